@@ -1,0 +1,3 @@
+from foleyserve.cli import main
+
+main()

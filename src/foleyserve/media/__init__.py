@@ -1,0 +1,1 @@
+"""The media layer, on PyAV: probe, decode, encode, mux, loudness, segments. No ffmpeg binary."""
