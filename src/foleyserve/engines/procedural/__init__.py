@@ -1,0 +1,1 @@
+"""The procedural engine: a CPU reference `FoleyEngine` (motion analysis + sound recipes)."""
