@@ -9,7 +9,7 @@
     ├── JobNotFound                 no such job for this tenant (never "exists but not yours")
     ├── EngineError                 the model failed; `retryable` says if another attempt may work
     ├── StorageError                the object store failed
-    └── ConfigError                 settings or model files are unusable; the message says how to fix
+    └── ConfigError                 settings or model files unusable; the message says the fix
 
 Foreign errors (PyAV, torch, Redis, boto) are translated where they enter our code, so callers
 only ever catch these. Messages say what was wrong and what to do about it; codes are

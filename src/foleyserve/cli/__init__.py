@@ -1,0 +1,23 @@
+"""The `foleyserve` command. Commands parse, call one service function, and format."""
+
+from __future__ import annotations
+
+import typer
+
+from foleyserve.cli import demo, generate
+
+app = typer.Typer(
+    name="foleyserve",
+    help="Generate Foley sound for videos, and serve Foley models to many users.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("generate")(generate.generate)
+app.command("batch")(generate.batch)
+app.command("demo")(demo.demo)
+app.command("example-clip")(demo.example_clip)
+
+
+def main() -> None:
+    app()
