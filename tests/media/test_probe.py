@@ -170,3 +170,21 @@ def test_unsupported_codec(tmp_path: Path, webm_video: Path) -> None:
     path.write_bytes(data.replace(b"V_VP9", b"V_XYZ"))
     message = _refused(path, "unsupported_codec")
     assert "cannot decode" in message and "H.264" in message
+
+
+def test_raw_stream_without_timestamps_has_no_usable_duration(tmp_path: Path) -> None:
+    """A raw H.264 elementary stream carries no timestamps, so its duration is unknown: it must
+    be refused for that, not mistaken for a still image."""
+    path = tmp_path / "raw.h264"
+    with av.open(str(path), "w", format="h264") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for k in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * k, np.uint8), "rgb24")
+            frame.pts = k
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    message = _refused(path, "invalid_duration")
+    assert "raw.h264" in message and "duration" in message

@@ -333,7 +333,13 @@ def _scan_packets(path: Path, container: InputContainer, video: VideoStream) -> 
     scan = _PacketScan(time_base=video.time_base or Fraction(1, 1))
     try:
         for packet in container.demux():
-            if packet.pts is None or packet.size == 0 or packet.time_base is None:
+            if packet.size == 0:
+                continue
+            if packet.stream.index == video.index:
+                # Counted even without timestamps (raw elementary streams have none), so such
+                # a file is refused for its unknown duration, not mistaken for a still image.
+                scan.video_packets += 1
+            if packet.pts is None or packet.time_base is None:
                 continue
             end_pts = packet.pts + (packet.duration or 0)
             first_s, end_s = float(packet.pts * packet.time_base), float(end_pts * packet.time_base)
@@ -342,7 +348,6 @@ def _scan_packets(path: Path, container: InputContainer, video: VideoStream) -> 
             scan.stream_extent_s[index] = (min(old[0], first_s), max(old[1], end_s))
             if index != video.index:
                 continue
-            scan.video_packets += 1
             if len(scan.video_pts_sample) < VFR_SAMPLE_PACKETS:
                 scan.video_pts_sample.append(packet.pts)
             if scan.video_first_pts is None or packet.pts < scan.video_first_pts:
