@@ -31,6 +31,20 @@ class OutputFormat(StrEnum):
     def is_video(self) -> bool:
         return self is OutputFormat.MP4
 
+    @property
+    def content_type(self) -> str:
+        return _CONTENT_TYPES[self]
+
+
+_CONTENT_TYPES = {
+    OutputFormat.WAV: "audio/wav",
+    OutputFormat.FLAC: "audio/flac",
+    OutputFormat.MP3: "audio/mpeg",
+    OutputFormat.M4A: "audio/mp4",
+    OutputFormat.OPUS: "audio/ogg",
+    OutputFormat.MP4: "video/mp4",
+}
+
 
 @dataclass(frozen=True)
 class RenderParams:

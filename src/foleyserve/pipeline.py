@@ -111,7 +111,7 @@ def render(
         audio = normalize_loudness(
             audio, target_lufs=settings.loudness_target_lufs, true_peak_dbtp=settings.true_peak_dbtp
         )
-        _write(audio, video, output, params, settings)
+        write_output(audio, video, output, params, settings)
         report(Stage.ENCODE, 1, 1)
     return RenderResult(
         output=output,
@@ -136,6 +136,20 @@ def generate_audio(
 ) -> tuple[Audio, list[Segment]]:
     """Audio for the whole duration: one request per segment, batched by the engine's batch key
     (the segments of one job may share a batch), stitched with equal-power crossfades."""
+    segments, requests = plan_requests(engine, features, text, duration_s, params)
+    parts = generate_requests(engine, requests, progress, cancelled)
+    return stitch_parts(engine, parts, segments, duration_s), segments
+
+
+def plan_requests(
+    engine: FoleyEngine,
+    features: VideoFeatures | None,
+    text: TextFeatures,
+    duration_s: float,
+    params: RenderParams,
+) -> tuple[list[Segment], list[GenerationRequest]]:
+    """The segments of a job (one, unless the video is longer than the engine's segments) and
+    one generation request for each."""
     profile = engine.profile
     segments = plan_segments(
         duration_s,
@@ -154,12 +168,23 @@ def generate_audio(
         )
         for s in segments
     ]
+    return segments, requests
+
+
+def generate_requests(
+    engine: FoleyEngine,
+    requests: Sequence[GenerationRequest],
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: CancelledFn | None = None,
+) -> list[Audio]:
+    """Run any requests (of one job or of many) in as few `generate` calls as their batch keys
+    and the engine's `max_batch_size` allow. One `Audio` per request, in order."""
     parts: list[Audio | None] = [None] * len(requests)
-    batches = list(_batches(engine, requests, profile.max_batch_size))
+    batches = list(_batches(engine, requests, engine.profile.max_batch_size))
     for b, indices in enumerate(batches):
 
         def batch_progress(done: int, total: int, b: int = b) -> None:
-            # Per-mille of the whole job, so one bar spans every batch and every step.
+            # Per-mille of the whole call, so one bar spans every batch and every step.
             if progress is not None:
                 progress(b * 1000 + (1000 * done) // max(total, 1), 1000 * len(batches))
 
@@ -167,9 +192,13 @@ def generate_audio(
         for i, audio in zip(indices, outputs, strict=True):
             parts[i] = audio
         batch_progress(1, 1)
-    total = round(duration_s * profile.sample_rate_hz)
-    done_parts = [p for p in parts if p is not None]
-    return stitch(done_parts, segments, total_samples=total), segments
+    return [p for p in parts if p is not None]
+
+
+def stitch_parts(
+    engine: FoleyEngine, parts: Sequence[Audio], segments: Sequence[Segment], duration_s: float
+) -> Audio:
+    return stitch(parts, segments, total_samples=round(duration_s * engine.profile.sample_rate_hz))
 
 
 def segment_seed(seed: int, index: int) -> int:
@@ -184,16 +213,19 @@ def _batches(
 ) -> Iterator[list[int]]:
     groups: dict[Hashable, list[int]] = defaultdict(list)
     for i, request in enumerate(requests):
-        groups[engine.batch_key(request)].append(i)
+        groups[engine.batch_key(request.shape)].append(i)
     for indices in groups.values():
         for start in range(0, len(indices), max_batch_size):
             yield indices[start : start + max_batch_size]
 
 
-def _write(
-    audio: Audio, video: Path, output: Path, params: RenderParams, settings: Settings
+def write_output(
+    audio: Audio, video: Path | None, output: Path, params: RenderParams, settings: Settings
 ) -> None:
+    """Encode `audio` to `output`, or mux it into `video` for the video format."""
     if params.output_format.is_video:
+        if video is None:
+            raise OutputError("a video output needs a video.", code="video_output_needs_video")
         mux_audio(
             video,
             audio,

@@ -83,6 +83,16 @@ class TextFeatures:
 
 
 @dataclass(frozen=True)
+class RequestShape:
+    """What decides whether requests may share a batch: known before any feature exists, so the
+    scheduler can group queued jobs the same way the engine groups requests."""
+
+    duration_s: float
+    steps: int | None = None
+    guidance: float | None = None
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """One piece of audio to generate: one job, or one segment of a long job."""
 
@@ -95,6 +105,10 @@ class GenerationRequest:
     """None: the engine's default."""
     guidance: float | None = None
     """None: the engine's default."""
+
+    @property
+    def shape(self) -> RequestShape:
+        return RequestShape(self.duration_s, self.steps, self.guidance)
 
 
 class MemoryModel(Protocol):
@@ -140,6 +154,16 @@ class FoleyEngine(Protocol):
         ...
 
     @property
+    def feature_version(self) -> str:
+        """Part of every video-feature cache key: bump it whenever `analyze_video` changes."""
+        ...
+
+    @property
+    def text_version(self) -> str:
+        """Part of every text-feature cache key: bump it whenever `encode_text` changes."""
+        ...
+
+    @property
     def profile(self) -> EngineProfile: ...
 
     def analyze_video(
@@ -150,8 +174,8 @@ class FoleyEngine(Protocol):
         """Encode `(prompt, negative_prompt)` pairs, one `TextFeatures` each, in order."""
         ...
 
-    def batch_key(self, request: GenerationRequest) -> Hashable:
-        """Requests with equal keys may share one `generate` call."""
+    def batch_key(self, shape: RequestShape) -> Hashable:
+        """Requests (and queued jobs) with equal keys may share one `generate` call."""
         ...
 
     def generate(
@@ -174,7 +198,7 @@ def run_batch(
     batched function returns the wrong count; so do we, loudly, as a non-retryable bug)."""
     if not batch:
         return []
-    keys = {engine.batch_key(r) for r in batch}
+    keys = {engine.batch_key(r.shape) for r in batch}
     if len(keys) != 1:
         raise ValueError(f"a batch must share one batch key, got {len(keys)}")
     outputs = engine.generate(batch, progress, cancelled)

@@ -13,4 +13,8 @@ def create_engine(settings: Settings) -> FoleyEngine:
 
         embedder = MiniLMEmbedder() if settings.text_embedder == "minilm" else None
         return ProceduralEngine(embedder)
+    if settings.engine == "null":
+        from foleyserve.engines.null import NullEngine
+
+        return NullEngine()
     raise AssertionError(f"unknown engine {settings.engine!r}")  # Settings validates the name

@@ -22,6 +22,7 @@ from foleyserve.engines.base import (
     GenerationRequest,
     LinearMemoryModel,
     ProgressFn,
+    RequestShape,
     TextFeatures,
     VideoFeatures,
 )
@@ -45,6 +46,7 @@ class ProceduralEngine:
 
     name = "procedural"
     version = "1"
+    feature_version = analysis.FEATURE_VERSION
 
     def __init__(self, embedder: TextEmbedder | None) -> None:
         self._embedder = embedder
@@ -100,7 +102,7 @@ class ProceduralEngine:
             self.text_version, prompt, negative, {"weights": weights, "variants": variants}
         )
 
-    def batch_key(self, request: GenerationRequest) -> Hashable:
+    def batch_key(self, shape: RequestShape) -> Hashable:
         # Every request renders independently on the CPU: any mix may share a batch.
         return self.name
 
