@@ -1,0 +1,45 @@
+"""HunyuanVideo-Foley (Tencent), reimplemented for serving: DiT, flow-matching sampler, DAC-VAE.
+
+Modules, in reading order:
+    config        typed configs: `DiTConfig` (XXL and XL presets, `from_meta`), `DacDecoderConfig`
+    layers        norms, MLPs, embedders, rotary tables, token convolutions
+    blocks        the triple (audio + visual) and single (audio) transformer blocks
+    dit           `FoleyDiT`: `prepare_conditions` once per batch, `forward_step` once per step
+    sampler       `sample`: Euler flow matching with CFG, batched across requests
+    dac           `DacDecoder`: latents to 48 kHz audio; weight-norm folding
+    loading       official `.pth` and community safetensors files, strict key checks
+    benchmarking  `build_random` (benchmark-only random weights) and `dit_flops`
+"""
+
+from foleyserve.engines.hunyuan.benchmarking import build_random, dit_flops
+from foleyserve.engines.hunyuan.config import XL, XXL, DacDecoderConfig, DiTConfig
+from foleyserve.engines.hunyuan.dac import DacDecoder
+from foleyserve.engines.hunyuan.dit import FoleyDiT, PreparedConditions
+from foleyserve.engines.hunyuan.loading import (
+    load_dac,
+    load_dac_file,
+    load_dit,
+    load_dit_file,
+    locate_dit,
+)
+from foleyserve.engines.hunyuan.sampler import SampleRequest, SamplerSettings, sample
+
+__all__ = [
+    "XL",
+    "XXL",
+    "DacDecoder",
+    "DacDecoderConfig",
+    "DiTConfig",
+    "FoleyDiT",
+    "PreparedConditions",
+    "SampleRequest",
+    "SamplerSettings",
+    "build_random",
+    "dit_flops",
+    "load_dac",
+    "load_dac_file",
+    "load_dit",
+    "load_dit_file",
+    "locate_dit",
+    "sample",
+]
