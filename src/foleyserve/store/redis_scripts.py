@@ -1,0 +1,168 @@
+"""The Lua scripts of `RedisJobStore`: every change that touches several keys runs as one
+script, so other clients see all of it or none of it.
+
+Python decides *what* a job becomes (`foleyserve.store.rules`, shared with SQLite); the scripts
+make it so, atomically, and only if the job has not changed since Python read it: each job hash
+carries a revision `rev`, and `TRANSITION` and `DELETE` apply a job's change only while `rev` is
+the one read. A job changed by someone else in between is reported back, and the store reads it
+again and decides afresh. That guard is what makes a claim exclusive (two workers read a job as
+queued; one script runs first and bumps `rev`; the other's is refused) and `requeue_expired`
+safe to run everywhere at once.
+
+Key and argument layouts are documented at the top of each script; `redis_keys` explains the
+keys. Empty strings stand for "none". Scores are integer microseconds or sequence numbers.
+"""
+
+from __future__ import annotations
+
+SUBMIT = """
+-- KEYS: 1 job  2 tenant_jobs  3 idempotency(tenant)  4 seq  5 counts  6 deadlines  7 finished
+--       8.. queues by rank (high, normal, low)
+-- ARGV: 1 job_id  2 payload  3 state  4 tenant  5 rank  6 idempotency key  7 max_queued
+--       8 deadline_us  9 finished_us
+-- Returns {'created', seq} | {'existing', job_id} | {'full', queued}
+local job_id, state, rank, idem_key = ARGV[1], ARGV[3], tonumber(ARGV[5]), ARGV[6]
+if idem_key ~= '' then
+  local existing = redis.call('HGET', KEYS[3], idem_key)
+  if existing then return {'existing', existing} end
+end
+if ARGV[7] ~= '' then
+  local queued = 0
+  for q = 8, #KEYS do queued = queued + redis.call('ZCARD', KEYS[q]) end
+  if queued >= tonumber(ARGV[7]) then return {'full', queued} end
+end
+local seq = redis.call('INCR', KEYS[4])
+redis.call('HSET', KEYS[1], 'payload', ARGV[2], 'rev', 1, 'state', state, 'tenant', ARGV[4],
+           'rank', rank, 'seq', seq, 'idem', idem_key)
+redis.call('ZADD', KEYS[2], seq, job_id)
+if idem_key ~= '' then redis.call('HSET', KEYS[3], idem_key, job_id) end
+redis.call('HINCRBY', KEYS[5], state, 1)
+if state == 'queued' then
+  redis.call('ZADD', KEYS[8 + rank], seq, job_id)
+  if ARGV[8] ~= '' then redis.call('ZADD', KEYS[6], ARGV[8], job_id) end
+else
+  redis.call('ZADD', KEYS[7], ARGV[9], job_id)
+end
+return {'created', seq}
+"""
+
+TRANSITION = """
+-- Moves jobs between states (claim, heartbeat, complete, fail, cancel, requeue_expired).
+-- KEYS: 1 counts  2 leases  3 deadlines  4 finished  5..7 queues by rank  8 fairness
+--       8+i job i
+-- ARGV: 1 n, then 7 per job: id  expected rev  new state  payload  lease_us  deadline_us
+--       finished_us; then pairs: tenant  new service counter (claim's charge)
+-- Returns one 1 (applied) or 0 (job changed or gone since read) per job. A charge is written
+-- only for tenants with a job moved queued -> running here.
+local n = tonumber(ARGV[1])
+local served = {}
+local applied = {}
+for i = 1, n do
+  local key, a = KEYS[8 + i], 1 + (i - 1) * 7
+  local id, rev, new_state = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local current = redis.call('HMGET', key, 'rev', 'state', 'rank', 'seq', 'tenant')
+  if current[1] ~= rev then
+    applied[i] = 0
+  else
+    local old_state, queue = current[2], KEYS[5 + tonumber(current[3])]
+    if old_state == 'queued' then
+      redis.call('ZREM', queue, id)
+      redis.call('ZREM', KEYS[3], id)
+    elseif old_state == 'running' then
+      redis.call('ZREM', KEYS[2], id)
+    end
+    if new_state == 'queued' then
+      redis.call('ZADD', queue, current[4], id)
+      if ARGV[a + 6] ~= '' then redis.call('ZADD', KEYS[3], ARGV[a + 6], id) end
+    elseif new_state == 'running' then
+      redis.call('ZADD', KEYS[2], ARGV[a + 5], id)
+    else
+      redis.call('ZADD', KEYS[4], ARGV[a + 7], id)
+    end
+    redis.call('HSET', key, 'payload', ARGV[a + 4], 'rev', tonumber(rev) + 1, 'state', new_state)
+    if old_state ~= new_state then
+      redis.call('HINCRBY', KEYS[1], old_state, -1)
+      redis.call('HINCRBY', KEYS[1], new_state, 1)
+    end
+    if old_state == 'queued' and new_state == 'running' then served[current[5]] = true end
+    applied[i] = 1
+  end
+end
+for c = 2 + n * 7, #ARGV, 2 do
+  if served[ARGV[c]] then redis.call('HSET', KEYS[8], ARGV[c], ARGV[c + 1]) end
+end
+return applied
+"""
+
+DELETE = """
+-- Forgets finished jobs (delete, purge) from every index.
+-- KEYS: 1 counts  2 leases  3 deadlines  4 finished  5..7 queues by rank, then 3 per job:
+--       job  tenant_jobs  idempotency(tenant)
+-- ARGV: 1 n, then 2 per job: id  expected rev
+-- Returns one 1 (deleted) or 0 (changed or gone since read) per job.
+local n = tonumber(ARGV[1])
+local deleted = {}
+for i = 1, n do
+  local k, id, rev = 7 + (i - 1) * 3, ARGV[2 * i], ARGV[2 * i + 1]
+  local current = redis.call('HMGET', KEYS[k + 1], 'rev', 'state', 'idem')
+  if current[1] ~= rev then
+    deleted[i] = 0
+  else
+    for index = 2, 7 do redis.call('ZREM', KEYS[index], id) end
+    redis.call('ZREM', KEYS[k + 2], id)
+    local idem_key = current[3]
+    if idem_key and idem_key ~= '' and redis.call('HGET', KEYS[k + 3], idem_key) == id then
+      redis.call('HDEL', KEYS[k + 3], idem_key)
+    end
+    redis.call('HINCRBY', KEYS[1], current[2], -1)
+    redis.call('DEL', KEYS[k + 1])
+    deleted[i] = 1
+  end
+end
+return deleted
+"""
+
+CACHE_GET = """
+-- KEYS: 1 cache_entries(ns)  2 cache_used(ns)
+-- ARGV: 1 key  2 now_us
+-- Returns the entry's JSON, or nil.
+local entry = redis.call('HGET', KEYS[1], ARGV[1])
+if entry then redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1]) end
+return entry
+"""
+
+CACHE_PUT = """
+-- KEYS: 1 cache_entries(ns)  2 cache_used(ns)  3 cache_bytes
+-- ARGV: 1 namespace  2 key  3 entry JSON  4 size_bytes  5 now_us
+local old = redis.call('HGET', KEYS[1], ARGV[2])
+if old then
+  redis.call('HINCRBY', KEYS[3], ARGV[1], -cjson.decode(old)['size_bytes'])
+end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('HINCRBY', KEYS[3], ARGV[1], ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[2])
+return 1
+"""
+
+CACHE_EVICT = """
+-- KEYS: 1 cache_entries(ns)  2 cache_used(ns)  3 cache_bytes
+-- ARGV: 1 namespace  2 max_bytes
+-- Returns the dropped entries' JSON, least recently used first (ties: smallest key first,
+-- the sorted set's own order).
+local total = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
+local dropped = {}
+while total > tonumber(ARGV[2]) do
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0)
+  if #oldest == 0 then break end
+  local entry = redis.call('HGET', KEYS[1], oldest[1])
+  redis.call('ZREM', KEYS[2], oldest[1])
+  if entry then
+    redis.call('HDEL', KEYS[1], oldest[1])
+    local size_bytes = cjson.decode(entry)['size_bytes']
+    redis.call('HINCRBY', KEYS[3], ARGV[1], -size_bytes)
+    total = total - size_bytes
+    dropped[#dropped + 1] = entry
+  end
+end
+return dropped
+"""

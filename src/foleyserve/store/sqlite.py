@@ -1,0 +1,421 @@
+"""`SQLiteJobStore`: the embedded job store, one database file, no service to run.
+
+Safe for several processes on one host (API and workers of `foleyserve serve`): each process
+opens its own connection, the file is in WAL mode so readers never wait for the writer, and
+every read-modify-write runs inside `BEGIN IMMEDIATE`, which takes the database's write lock
+before reading, so two processes can never both see a job queued and both claim it. One
+instance may be shared by threads (a worker's heartbeat thread): a lock serialises its use of
+the one connection.
+"""
+
+from __future__ import annotations
+
+import builtins
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from foleyserve.errors import StorageError
+from foleyserve.jobs.ids import new_job_id
+from foleyserve.jobs.model import Job, JobError, JobResult, JobSpec, JobState, Priority, Progress
+from foleyserve.store import rules
+from foleyserve.store.base import CacheEntry, HeartbeatReply, Page
+from foleyserve.store.codec import decode_cursor, dump_job, encode_cursor, load_job, to_us
+from foleyserve.store.sqlite_schema import ensure_schema
+
+_PRIORITY_BY_RANK = {priority.rank: priority for priority in Priority}
+
+
+class SQLiteJobStore:
+    """A `JobStore` in the SQLite file at `path` (created, with its folder, if missing).
+
+    `busy_timeout_s`: how long a write waits for another process's write before failing with
+    `StorageError`.
+    `durable`: True syncs every commit to disk before it returns (`synchronous=FULL`). False
+    (`synchronous=NORMAL`) still survives a crash of any process, but a power cut may undo the
+    last commits; writes are about ten times faster. For tests and scratch databases.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 10.0, durable: bool = True) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        with self._translated():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: no implicit transactions; we BEGIN where we mean it.
+            self._conn = sqlite3.connect(
+                path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+        try:
+            with self._translated():
+                self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+            with self._write() as conn:
+                ensure_schema(conn, where=str(path))
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # -- tenants' side ------------------------------------------------------------------------
+    def submit(
+        self,
+        spec: JobSpec,
+        *,
+        now: datetime,
+        idempotency_key: str | None = None,
+        max_queued: int | None = None,
+        max_attempts: int = 3,
+    ) -> tuple[Job, bool]:
+        job = rules.new_job(
+            spec,
+            job_id=new_job_id(),
+            now=now,
+            idempotency_key=idempotency_key,
+            max_attempts=max_attempts,
+        )
+        with self._write() as conn:
+            if idempotency_key is not None:
+                row = conn.execute(
+                    "SELECT payload FROM jobs WHERE tenant = ? AND idempotency_key = ?",
+                    (spec.tenant, idempotency_key),
+                ).fetchone()
+                if row is not None:
+                    return load_job(row[0]), False
+            if max_queued is not None:
+                (queued,) = conn.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE state = 'queued'"
+                ).fetchone()
+                if queued >= max_queued:
+                    raise rules.queue_full(queued)
+            _insert(conn, job)
+        return job, True
+
+    def submit_finished(self, spec: JobSpec, result: JobResult, *, now: datetime) -> Job:
+        job = rules.cached_job(spec, result, job_id=new_job_id(), now=now)
+        with self._write() as conn:
+            _insert(conn, job)
+        return job
+
+    def get(self, job_id: str, tenant: str | None = None) -> Job:
+        with self._read() as conn:
+            return rules.visible(_load(conn, job_id), job_id, tenant)
+
+    def list(
+        self,
+        tenant: str,
+        *,
+        state: JobState | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        rules.check_limit(limit)
+        sql = "SELECT seq, payload FROM jobs WHERE tenant = ?"
+        args: builtins.list[object] = [tenant]
+        if state is not None:
+            sql += " AND state = ?"
+            args.append(state.value)
+        if cursor is not None:
+            sql += " AND seq < ?"
+            args.append(decode_cursor(cursor))
+        sql += " ORDER BY seq DESC LIMIT ?"
+        args.append(limit + 1)
+        with self._read() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        jobs = [load_job(payload) for _, payload in rows[:limit]]
+        next_cursor = encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None
+        return Page(jobs=jobs, cursor=next_cursor)
+
+    def cancel(self, job_id: str, tenant: str | None, *, now: datetime) -> Job:
+        with self._write() as conn:
+            job = rules.visible(_load(conn, job_id), job_id, tenant)
+            changed = rules.canceled(job, now=now)
+            if changed is None:
+                return job
+            _update(conn, changed)
+            return changed
+
+    def delete(self, job_id: str, tenant: str | None) -> Job:
+        with self._write() as conn:
+            job = rules.visible(_load(conn, job_id), job_id, tenant)
+            rules.check_deletable(job)
+            conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            return job
+
+    # -- workers' side ------------------------------------------------------------------------
+    def queued(self, *, limit: int) -> builtins.list[Job]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT payload FROM jobs WHERE state = 'queued' "
+                "ORDER BY priority_rank, seq LIMIT ?",
+                (max(limit, 0),),  # SQLite reads a negative LIMIT as "no limit"
+            ).fetchall()
+        return [load_job(payload) for (payload,) in rows]
+
+    def fairness(self) -> dict[str, float]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT tenant, service_s FROM tenants").fetchall()
+        return {tenant: float(service_s) for tenant, service_s in rows}
+
+    def claim(
+        self,
+        job_ids: Sequence[str],
+        worker_id: str,
+        *,
+        lease_s: float,
+        now: datetime,
+        charge: Mapping[str, float] | None = None,
+    ) -> builtins.list[Job]:
+        claimed: builtins.list[Job] = []
+        with self._write() as conn:
+            for job_id in dict.fromkeys(job_ids):
+                job = _load(conn, job_id)
+                running = (
+                    None if job is None else rules.claimed(job, worker_id, lease_s=lease_s, now=now)
+                )
+                if running is not None:
+                    _update(conn, running)
+                    claimed.append(running)
+            served = {job.spec.tenant for job in claimed}
+            conn.executemany(
+                "INSERT INTO tenants (tenant, service_s) VALUES (?, ?) "
+                "ON CONFLICT (tenant) DO UPDATE SET service_s = excluded.service_s",
+                [(t, value) for t, value in (charge or {}).items() if t in served],
+            )
+        return claimed
+
+    def heartbeat(
+        self,
+        worker_id: str,
+        progress: Mapping[str, Progress],
+        *,
+        lease_s: float,
+        now: datetime,
+    ) -> HeartbeatReply:
+        reply = HeartbeatReply()
+        with self._write() as conn:
+            for job_id, job_progress in progress.items():
+                job = _load(conn, job_id)
+                if job is None or not rules.holds(job, worker_id):
+                    reply.lost.append(job_id)
+                    continue
+                renewed = rules.renewed(job, job_progress, lease_s=lease_s, now=now)
+                _update(conn, renewed)
+                if renewed.cancel_requested:
+                    reply.cancel.append(job_id)
+        return reply
+
+    def complete(
+        self, job_id: str, worker_id: str, result: JobResult, *, now: datetime
+    ) -> Job | None:
+        return self._change_held(
+            job_id, worker_id, lambda job: rules.completed(job, result, now=now)
+        )
+
+    def fail(
+        self,
+        job_id: str,
+        worker_id: str,
+        error: JobError,
+        *,
+        retryable: bool,
+        now: datetime,
+    ) -> Job | None:
+        return self._change_held(
+            job_id, worker_id, lambda job: rules.failed(job, error, retryable=retryable, now=now)
+        )
+
+    def requeue_expired(self, *, now: datetime) -> builtins.list[Job]:
+        now_us = to_us(now)
+        changed: builtins.list[Job] = []
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT payload FROM jobs WHERE state = 'running' AND lease_expires_us < ? "
+                "UNION ALL "
+                "SELECT payload FROM jobs WHERE state = 'queued' AND deadline_us < ?",
+                (now_us, now_us),
+            ).fetchall()
+            for (payload,) in rows:
+                job = rules.expired_or_lost(load_job(payload), now=now)
+                if job is not None:
+                    _update(conn, job)
+                    changed.append(job)
+        return changed
+
+    # -- operators' side ----------------------------------------------------------------------
+    def depth(self) -> dict[Priority, int]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT priority_rank, COUNT(*) FROM jobs WHERE state = 'queued' "
+                "GROUP BY priority_rank"
+            ).fetchall()
+        depth = dict.fromkeys(Priority, 0)
+        depth.update({_PRIORITY_BY_RANK[rank]: count for rank, count in rows})
+        return depth
+
+    def counts(self) -> dict[JobState, int]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        counts = dict.fromkeys(JobState, 0)
+        counts.update({JobState(state): count for state, count in rows})
+        return counts
+
+    def purge(self, *, finished_before: datetime) -> builtins.list[Job]:
+        before_us = to_us(finished_before)
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT payload FROM jobs WHERE finished_us < ? ORDER BY finished_us",
+                (before_us,),
+            ).fetchall()
+            conn.execute("DELETE FROM jobs WHERE finished_us < ?", (before_us,))
+        return [load_job(payload) for (payload,) in rows]
+
+    # -- cache index --------------------------------------------------------------------------
+    def cache_get(self, namespace: str, key: str, *, now: datetime) -> CacheEntry | None:
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT object_key, size_bytes FROM cache WHERE namespace = ? AND key = ?",
+                (namespace, key),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "UPDATE cache SET last_used_us = ? WHERE namespace = ? AND key = ?",
+                (to_us(now), namespace, key),
+            )
+        return CacheEntry(object_key=row[0], size_bytes=row[1])
+
+    def cache_put(self, namespace: str, key: str, entry: CacheEntry, *, now: datetime) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO cache (namespace, key, object_key, size_bytes, last_used_us) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, key) DO UPDATE SET "
+                "object_key = excluded.object_key, size_bytes = excluded.size_bytes, "
+                "last_used_us = excluded.last_used_us",
+                (namespace, key, entry.object_key, entry.size_bytes, to_us(now)),
+            )
+
+    def cache_evict(self, namespace: str, *, max_bytes: int) -> builtins.list[CacheEntry]:
+        dropped: builtins.list[tuple[str, CacheEntry]] = []
+        with self._write() as conn:
+            (total_bytes,) = conn.execute(
+                "SELECT COALESCE(SUM(size_bytes), 0) FROM cache WHERE namespace = ?",
+                (namespace,),
+            ).fetchone()
+            if total_bytes <= max_bytes:
+                return []
+            rows = conn.execute(
+                "SELECT key, object_key, size_bytes FROM cache WHERE namespace = ? "
+                "ORDER BY last_used_us, key",
+                (namespace,),
+            ).fetchall()
+            for key, object_key, size_bytes in rows:
+                if total_bytes <= max_bytes:
+                    break
+                dropped.append((key, CacheEntry(object_key=object_key, size_bytes=size_bytes)))
+                total_bytes -= size_bytes
+            conn.executemany(
+                "DELETE FROM cache WHERE namespace = ? AND key = ?",
+                [(namespace, key) for key, _ in dropped],
+            )
+        return [entry for _, entry in dropped]
+
+    def cache_stats(self, namespace: str) -> tuple[int, int]:
+        with self._read() as conn:
+            entries, total_bytes = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM cache WHERE namespace = ?",
+                (namespace,),
+            ).fetchone()
+        return int(entries), int(total_bytes)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _change_held(self, job_id: str, worker_id: str, change: Callable[[Job], Job]) -> Job | None:
+        with self._write() as conn:
+            job = _load(conn, job_id)
+            if job is None or not rules.holds(job, worker_id):
+                return None
+            changed = change(job)
+            _update(conn, changed)
+            return changed
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        # Each statement outside BEGIN is its own consistent read transaction.
+        with self._lock, self._translated():
+            yield self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A transaction holding the database's write lock from its first read, so what it
+        reads cannot change before it writes; rolled back if the body raises."""
+        with self._lock, self._translated():
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            raise StorageError(
+                f"the job database {self.path} failed: {exc}; check that its folder is "
+                "writable and on a local disk (SQLite locking needs one)"
+            ) from exc
+
+
+def _load(conn: sqlite3.Connection, job_id: str) -> Job | None:
+    row = conn.execute("SELECT payload FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return None if row is None else load_job(row[0])
+
+
+def _insert(conn: sqlite3.Connection, job: Job) -> None:
+    conn.execute(
+        "INSERT INTO jobs (id, tenant, state, priority_rank, created_us, lease_expires_us, "
+        "deadline_us, finished_us, idempotency_key, payload) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            job.id,
+            job.spec.tenant,
+            job.state.value,
+            job.spec.priority.rank,
+            to_us(job.created_at),
+            _us_or_none(job.lease_expires_at),
+            _us_or_none(job.spec.deadline),
+            _us_or_none(job.finished_at),
+            job.idempotency_key,
+            dump_job(job),
+        ),
+    )
+
+
+def _update(conn: sqlite3.Connection, job: Job) -> None:
+    """Write `job`'s changeable columns (tenant, priority, times of creation and deadline and
+    the idempotency key never change)."""
+    conn.execute(
+        "UPDATE jobs SET state = ?, lease_expires_us = ?, finished_us = ?, payload = ? "
+        "WHERE id = ?",
+        (
+            job.state.value,
+            _us_or_none(job.lease_expires_at),
+            _us_or_none(job.finished_at),
+            dump_job(job),
+            job.id,
+        ),
+    )
+
+
+def _us_or_none(moment: datetime | None) -> int | None:
+    return None if moment is None else to_us(moment)

@@ -1,0 +1,75 @@
+"""The SQLite job store's schema: tables, indexes, and the version that guards them.
+
+Every query of `SQLiteJobStore` has an index made for it; the partial indexes keep the hot ones
+(the queue, the leases, the deadlines) as small as the work waiting, not the history kept.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from foleyserve.errors import StorageError
+
+SCHEMA_VERSION = 1
+"""Bump on every change to `_TABLES`, and add a migration from the previous version."""
+
+_TABLES = (
+    # One row per job. `payload` is the Job's versioned JSON and the truth; the other columns
+    # copy what queries filter and sort on. `seq` is the submission order: it orders the queue
+    # (FIFO within a priority) and the tenant's list, and is never reused (AUTOINCREMENT), so
+    # list cursors stay valid after purges.
+    """
+    CREATE TABLE jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        tenant TEXT NOT NULL,
+        state TEXT NOT NULL,
+        priority_rank INTEGER NOT NULL,
+        created_us INTEGER NOT NULL,
+        lease_expires_us INTEGER,
+        deadline_us INTEGER,
+        finished_us INTEGER,
+        idempotency_key TEXT,
+        payload TEXT NOT NULL,
+        UNIQUE (tenant, idempotency_key)
+    )
+    """,
+    "CREATE INDEX jobs_queue ON jobs (priority_rank, seq) WHERE state = 'queued'",
+    "CREATE INDEX jobs_leases ON jobs (lease_expires_us) WHERE state = 'running'",
+    "CREATE INDEX jobs_deadlines ON jobs (deadline_us) "
+    "WHERE state = 'queued' AND deadline_us IS NOT NULL",
+    "CREATE INDEX jobs_finished ON jobs (finished_us) WHERE finished_us IS NOT NULL",
+    "CREATE INDEX jobs_tenant ON jobs (tenant, seq)",
+    "CREATE INDEX jobs_tenant_state ON jobs (tenant, state, seq)",
+    "CREATE INDEX jobs_state ON jobs (state)",
+    # Each tenant's fairness counter: estimated GPU-seconds charged so far.
+    "CREATE TABLE tenants (tenant TEXT PRIMARY KEY, service_s REAL NOT NULL)",
+    # The cache index; the objects themselves live in the ObjectStore.
+    """
+    CREATE TABLE cache (
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        object_key TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        last_used_us INTEGER NOT NULL,
+        PRIMARY KEY (namespace, key)
+    )
+    """,
+    "CREATE INDEX cache_lru ON cache (namespace, last_used_us, key)",
+)
+
+
+def ensure_schema(conn: sqlite3.Connection, *, where: str) -> None:
+    """Create the schema in an empty database, or check an existing one's version. Call inside
+    a write transaction so that processes opening a new file together create it once."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT version FROM schema_version").fetchone()
+    if row is None:
+        for statement in _TABLES:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+    elif row[0] != SCHEMA_VERSION:
+        raise StorageError(
+            f"the job database {where} has schema version {row[0]}, this foleyserve uses "
+            f"{SCHEMA_VERSION}; use the foleyserve version that wrote it, or a new file"
+        )

@@ -1,0 +1,99 @@
+"""What only the SQLite store has: its file, schema and locking."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from foleyserve.errors import StorageError
+from foleyserve.jobs.model import PAYLOAD_VERSION, JobState
+from foleyserve.store.sqlite import SQLiteJobStore
+from foleyserve.store.sqlite_schema import SCHEMA_VERSION
+
+from .factories import T0, spec
+
+
+def _raw(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def test_new_file_gets_wal_schema_and_indexes(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "jobs.db"
+    SQLiteJobStore(path).close()
+    conn = _raw(path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+        indexes = {
+            name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")
+        }
+        assert {"jobs_queue", "jobs_leases", "jobs_deadlines", "cache_lru"} <= indexes
+    finally:
+        conn.close()
+
+
+def test_jobs_survive_reopening_and_are_stored_as_versioned_json(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    store = SQLiteJobStore(path)
+    job, _ = store.submit(spec(), now=T0)
+    store.close()
+    store = SQLiteJobStore(path)
+    try:
+        assert store.get(job.id) == job
+        assert store.queued(limit=5) == [job]
+    finally:
+        store.close()
+    conn = _raw(path)
+    try:
+        (payload,) = conn.execute("SELECT payload FROM jobs WHERE id = ?", (job.id,)).fetchone()
+    finally:
+        conn.close()
+    stored = json.loads(payload)
+    assert (stored["v"], stored["state"]) == (PAYLOAD_VERSION, JobState.QUEUED.value)
+
+
+def test_a_file_from_another_schema_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    SQLiteJobStore(path).close()
+    conn = _raw(path)
+    conn.execute("UPDATE schema_version SET version = 99")
+    conn.close()
+    with pytest.raises(StorageError, match="schema version 99"):
+        SQLiteJobStore(path)
+
+
+def test_unreadable_payloads_and_unusable_paths_raise_storage_errors(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    store = SQLiteJobStore(path)
+    try:
+        job, _ = store.submit(spec(), now=T0)
+        conn = _raw(path)
+        conn.execute("UPDATE jobs SET payload = '{\"v\": 1}'")
+        conn.close()
+        with pytest.raises(StorageError, match="cannot be read"):
+            store.get(job.id)
+    finally:
+        store.close()
+    with pytest.raises(StorageError, match="job database"):
+        SQLiteJobStore(tmp_path)  # a folder, not a file
+    with pytest.raises(StorageError, match="job database"):
+        SQLiteJobStore(path / "below-a-file.db")
+
+
+def test_a_write_locked_elsewhere_too_long_raises_storage_error(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    store = SQLiteJobStore(path, busy_timeout_s=0.05)
+    other = _raw(path)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StorageError, match="locked"):
+            store.submit(spec(), now=T0)
+        assert store.counts()[JobState.QUEUED] == 0  # readers are not blocked (WAL)
+        other.execute("ROLLBACK")
+        store.submit(spec(), now=T0)
+    finally:
+        other.close()
+        store.close()
