@@ -18,8 +18,9 @@ from foleyserve.media.probe import MediaLimits
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FOLEYSERVE_", extra="forbid", frozen=True)
 
-    engine: Literal["procedural"] = "procedural"
-    """Which `FoleyEngine` runs: `procedural` is the CPU reference engine."""
+    engine: Literal["procedural", "null"] = "procedural"
+    """Which `FoleyEngine` runs: `procedural` is the CPU reference engine; `null` makes silence
+    instantly (for measuring the queue alone)."""
 
     text_embedder: Literal["minilm", "keywords"] = "minilm"
     """How the procedural engine reads prompts: the bundled MiniLM model, or keywords only."""
@@ -39,6 +40,43 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".foleyserve")
     """Where the embedded server keeps its database and files."""
+    store: str | None = None
+    """Job store: `sqlite:///path.db` or `redis://host:6379/0`. Default: SQLite in data_dir."""
+    storage: str | None = None
+    """Object store: a directory, or `s3://bucket/prefix?endpoint=...`. Default: data_dir."""
+
+    batch_policy: Literal["none", "fixed", "dynamic"] = "dynamic"
+    max_batch_size: int = Field(16, ge=1, le=1024)
+    """Never more jobs per batch (the engine's own limit applies too)."""
+    fixed_batch_size: int = Field(2, ge=1)
+    """Policy `fixed`: wait for this many compatible jobs."""
+    max_batch_wait_ms: float = Field(50.0, ge=0)
+    """How long the first queued job waits for others to share its batch."""
+    aging_s: float = Field(120.0, gt=0)
+    """A queued job moves up one priority class per this many seconds waited."""
+    memory_budget_bytes: int | None = Field(None, gt=0)
+    """Device memory a batch may use; None: the engine's own figure (no limit on the CPU)."""
+    lease_s: float = Field(30.0, gt=0)
+    """A worker that does not renew its lease for this long loses its jobs to others."""
+    max_attempts: int = Field(3, ge=1)
+    """Starts per job before it fails for good (dead letter)."""
+    max_queued_jobs: int = Field(10_000, ge=1)
+    """Submissions beyond this many queued jobs are refused (QueueFull)."""
+    job_retention_s: float = Field(7 * 24 * 3600.0, gt=0)
+    """Finished jobs and their files are forgotten after this long."""
+    shutdown_grace_s: float = Field(60.0, ge=0)
+    """On SIGTERM a worker finishes its batch for this long, then releases its jobs."""
+    poll_interval_s: float = Field(0.2, gt=0)
+    """How often an idle worker looks at the queue."""
+    result_cache_bytes: int = Field(10 * 1024**3, ge=0)
+    feature_cache_bytes: int = Field(2 * 1024**3, ge=0)
+    """Each of the video- and text-feature caches."""
+
+    def store_url(self) -> str:
+        return self.store or f"sqlite:///{self.data_dir / 'jobs.db'}"
+
+    def storage_url(self) -> str:
+        return self.storage or str(self.data_dir / "objects")
 
     def media_limits(self) -> MediaLimits:
         return MediaLimits(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from foleyserve.cli import demo, generate
+from foleyserve.cli import demo, generate, worker
 
 app = typer.Typer(
     name="foleyserve",
@@ -17,6 +17,7 @@ app.command("generate")(generate.generate)
 app.command("batch")(generate.batch)
 app.command("demo")(demo.demo)
 app.command("example-clip")(demo.example_clip)
+app.command("worker")(worker.worker)
 
 
 def main() -> None:

@@ -1,0 +1,151 @@
+"""Submitting jobs: validate, hash, answer from the result cache, or store the upload and queue.
+
+The HTTP API and the tests call this; workers never do. It needs the engine's name and version
+(for result keys) but not the engine itself, so API servers load no model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from foleyserve.cache import EngineIdentity, ObjectCache, result_key
+from foleyserve.errors import InvalidInput, StorageError
+from foleyserve.jobs.model import Job, JobResult, JobSpec, Priority
+from foleyserve.media.probe import probe
+from foleyserve.params import RenderParams, check_params
+from foleyserve.settings import Settings
+from foleyserve.storage.base import ObjectStore
+from foleyserve.store.base import JobStore
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class JobService:
+    store: JobStore
+    objects: ObjectStore
+    settings: Settings
+    engine: EngineIdentity
+    results: ObjectCache
+    clock: Callable[[], datetime]
+
+    def submit_video(
+        self,
+        video: Path,
+        params: RenderParams,
+        *,
+        tenant: str,
+        priority: Priority = Priority.NORMAL,
+        deadline: datetime | None = None,
+        webhook_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Queue a job for `video` (a local file: the API's spooled upload), or finish it at
+        once from the result cache. Bad input raises `InvalidInput` before anything is stored."""
+        check_params(params, self.settings)
+        info = probe(video, self.settings.media_limits())
+        sha = sha256_file(video)
+        spec = JobSpec(
+            tenant=tenant,
+            video_key=None,
+            video_sha256=sha,
+            duration_s=info.duration_s,
+            prompt=params.prompt,
+            negative_prompt=params.negative_prompt,
+            seed=params.seed,
+            steps=params.steps,
+            guidance=params.guidance,
+            output_format=params.output_format,
+            mix_original_db=params.mix_original_db,
+            priority=priority,
+            deadline=deadline,
+            webhook_url=webhook_url,
+        )
+        cached = self._cached_result(result_key(self.engine, sha, info.duration_s, params))
+        if cached is not None:
+            return self.store.submit_finished(spec, cached, now=self.clock())
+        key = f"uploads/{uuid.uuid4().hex}/source{video.suffix.lower()}"
+        self.objects.put_file(key, video)
+        job, created = self.store.submit(
+            spec.model_copy(update={"video_key": key}),
+            now=self.clock(),
+            idempotency_key=idempotency_key,
+            max_queued=self.settings.max_queued_jobs,
+            max_attempts=self.settings.max_attempts,
+        )
+        if not created:
+            self.objects.delete(key)  # the first submission with this key already stored one
+        return job
+
+    def submit_text(
+        self,
+        duration_s: float,
+        params: RenderParams,
+        *,
+        tenant: str,
+        priority: Priority = Priority.NORMAL,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Queue a text-only job: audio of `duration_s` from the prompt alone."""
+        check_params(params, self.settings)
+        if params.output_format.is_video:
+            raise InvalidInput(
+                "a text-only job has no video to put the sound into; choose an audio format.",
+                code="video_output_needs_video",
+            )
+        if not 0 < duration_s <= self.settings.max_video_duration_s:
+            raise InvalidInput(
+                f"duration {duration_s} s is outside 0..{self.settings.max_video_duration_s} s.",
+                code="invalid_duration",
+            )
+        spec = JobSpec(
+            tenant=tenant,
+            video_key=None,
+            video_sha256=None,
+            duration_s=duration_s,
+            prompt=params.prompt,
+            negative_prompt=params.negative_prompt,
+            seed=params.seed,
+            steps=params.steps,
+            guidance=params.guidance,
+            output_format=params.output_format,
+            priority=priority,
+        )
+        job, _ = self.store.submit(
+            spec,
+            now=self.clock(),
+            idempotency_key=idempotency_key,
+            max_queued=self.settings.max_queued_jobs,
+            max_attempts=self.settings.max_attempts,
+        )
+        return job
+
+    def _cached_result(self, key: str) -> JobResult | None:
+        """The cached result, copied to a key of this job's own (jobs expire independently)."""
+        data = self.results.get(key)
+        if data is None:
+            return None
+        cached = JobResult.model_validate_json(data)
+        new_key = f"results/{uuid.uuid4().hex}/{Path(cached.audio_key).name}"
+        with tempfile.TemporaryDirectory(prefix="foleyserve-") as tmp:
+            local = Path(tmp) / "result"
+            try:
+                self.objects.get_file(cached.audio_key, local)
+            except StorageError as e:
+                if e.code == "object_not_found":
+                    return None  # its job expired and took the file along: compute again
+                raise
+            self.objects.put_file(new_key, local, content_type=cached.content_type)
+        return cached.model_copy(update={"audio_key": new_key})
