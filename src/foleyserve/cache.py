@@ -109,10 +109,13 @@ class ObjectCache:
             self.hits += 1
         return data
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, *, accounted_bytes: int | None = None) -> None:
+        """Store `data` under `key`. `accounted_bytes` counts against `max_bytes` instead of
+        `len(data)` when the entry stands for a larger object (a result file)."""
         object_key = f"cache/{self.namespace}/{key[:2]}/{key}"
         size = self.objects.put_bytes(object_key, data)
-        self.store.cache_put(self.namespace, key, CacheEntry(object_key, size), now=self.clock())
+        entry = CacheEntry(object_key, size if accounted_bytes is None else accounted_bytes)
+        self.store.cache_put(self.namespace, key, entry, now=self.clock())
         for evicted in self.store.cache_evict(self.namespace, max_bytes=self.max_bytes):
             self.objects.delete(evicted.object_key)
 

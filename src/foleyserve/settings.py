@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     poll_interval_s: float = Field(0.2, gt=0)
     """How often an idle worker looks at the queue."""
     result_cache_bytes: int = Field(10 * 1024**3, ge=0)
+    """Bytes of results the result cache remembers (a file itself lives as long as its job)."""
     feature_cache_bytes: int = Field(2 * 1024**3, ge=0)
     """Each of the video- and text-feature caches."""
 

@@ -173,7 +173,7 @@ class BatchRunner:
         write_output(audio, w.video, out, job.spec.render_params(), self.settings)
         self._report(job, "storing")
         key = f"results/{uuid.uuid4().hex}/foley.{fmt.value}"
-        self.objects.put_file(key, out, content_type=fmt.content_type)
+        stored_bytes = self.objects.put_file(key, out, content_type=fmt.content_type)
         result = JobResult(
             audio_key=key,
             duration_s=audio.duration_s,
@@ -186,7 +186,9 @@ class BatchRunner:
             # We lost the lease and another worker owns the job now: its result will stand.
             self.objects.delete(key)
             return
-        self.caches.results.put(w.result_key, result.model_dump_json().encode())
+        self.caches.results.put(
+            w.result_key, result.model_dump_json().encode(), accounted_bytes=stored_bytes
+        )
 
     # -- bookkeeping ----------------------------------------------------------------------------
     def _report(self, job: Job, stage: str, step: int = 0, total: int = 0) -> None:
