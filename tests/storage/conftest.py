@@ -11,7 +11,8 @@ from typing import Any
 import boto3  # type: ignore[import-untyped]
 import pytest
 
-from foleyserve.storage import LocalObjectStore, ObjectStore, S3ObjectStore
+from foleyserve.storage import LocalObjectStore, ObjectStore
+from foleyserve.storage.s3 import S3ObjectStore
 from tests.storage.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer, start_seaweedfs
 
 BUCKET = "foleyserve-tests"

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from foleyserve.errors import StorageError
-from foleyserve.storage import LocalObjectStore, ObjectStore, S3ObjectStore
+from foleyserve.storage import LocalObjectStore, ObjectStore
 from foleyserve.storage.atomic import TEMP_SUFFIX
+from foleyserve.storage.s3 import S3ObjectStore
 from tests.storage.limits import file_size_limit
 
 BINARY = bytes(range(256)) * 40  # every byte value; 10240 bytes

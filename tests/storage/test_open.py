@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from foleyserve.errors import ConfigError
-from foleyserve.storage import LocalObjectStore, S3ObjectStore, open_object_store
+from foleyserve.storage import LocalObjectStore, open_object_store
+from foleyserve.storage.s3 import S3ObjectStore
 from tests.storage.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer
 
 

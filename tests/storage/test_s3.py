@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from foleyserve.errors import StorageError
-from foleyserve.storage import S3ObjectStore, open_object_store
+from foleyserve.storage import open_object_store
+from foleyserve.storage.s3 import S3ObjectStore
 from tests.storage.conftest import make_s3_store, unique_prefix
 from tests.storage.seaweed import ACCESS_KEY, HOST, SECRET_KEY, SeaweedServer, free_port
 

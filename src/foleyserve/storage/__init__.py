@@ -17,6 +17,8 @@ Query parameters of `s3://` URLs:
                       Prefer the chain: a URL with a secret tends to end up in logs.
     create_bucket   `true` to create the bucket at start if missing (default `false`)
 
+`S3ObjectStore` lives in foleyserve.storage.s3, imported only when an `s3://` URL is opened.
+
 Values are percent-decoded, but `+` stays a plus (secret keys often contain one); encode `&`,
 `=`, `#` and `%` as `%26`, `%3D`, `%23` and `%25`. Unknown parameters are refused, so a typo
 does not silently fall back to a default.
@@ -26,17 +28,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from foleyserve.errors import ConfigError
 from foleyserve.storage.base import ObjectStore, content_disposition, validate_key
 from foleyserve.storage.local import LocalObjectStore
-from foleyserve.storage.s3 import S3ObjectStore
+
+if TYPE_CHECKING:
+    from foleyserve.storage.s3 import S3ObjectStore
 
 __all__ = [
     "LocalObjectStore",
     "ObjectStore",
-    "S3ObjectStore",
     "content_disposition",
     "open_object_store",
     "validate_key",
@@ -78,6 +82,9 @@ def _open_file_url(url: str) -> LocalObjectStore:
 
 
 def _open_s3_url(url: str) -> S3ObjectStore:
+    # Imported here: boto3 takes ~0.2 s to import, which embedded runs need not pay.
+    from foleyserve.storage.s3 import S3ObjectStore
+
     parts = urlsplit(url)
     if not parts.hostname or parts.username or parts.password or parts.port or parts.fragment:
         raise _invalid(url, "write s3://bucket/optional/prefix?endpoint=...")
