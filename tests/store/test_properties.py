@@ -1,6 +1,7 @@
 """Random sequences of operations on both stores, checking after every step that the store's
 indexes agree with its jobs: every job in exactly one state, the queue holds exactly the queued
-jobs in priority-then-submission order, running jobs have a worker and a lease."""
+jobs in priority-then-submission order (and the per-tenant snapshot exactly the oldest of each
+tenant's), running jobs have a worker and a lease."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
+import redis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -25,12 +27,13 @@ from foleyserve.errors import JobNotFound
 from foleyserve.jobs.model import Job, JobState, Priority, Progress
 from foleyserve.store.base import JobStore
 from foleyserve.store.redis import RedisJobStore
+from foleyserve.store.redis_keys import RedisKeys
 from foleyserve.store.sqlite import SQLiteJobStore
 
 from .conftest import flush_redis
 from .factories import at, error, result, spec
 
-TENANTS = ("a", "b")
+TENANTS = ("a", "b", "c")
 WORKERS = ("w1", "w2")
 LEASE_S = 10.0
 SETTINGS = settings(
@@ -169,6 +172,9 @@ class StoreMachine(RuleBasedStateMachine):
         assert [job.id for job in self.store.queued(limit=1000)] == [job.id for job in queued]
         depth = Counter(job.spec.priority for job in queued)
         assert self.store.depth() == {priority: depth[priority] for priority in Priority}
+        for per_tenant, limit in [(1, 1000), (2, 1000), (2, 3)]:
+            expected = _oldest_per_tenant(queued, per_tenant)[:limit]
+            assert self.store.queued(limit=limit, per_tenant=per_tenant) == expected
 
     @invariant()
     def each_state_has_its_fields(self) -> None:
@@ -185,6 +191,47 @@ class StoreMachine(RuleBasedStateMachine):
         return {
             job.id: job for tenant in TENANTS for job in self.store.list(tenant, limit=1000).jobs
         }
+
+
+class RedisStoreMachine(StoreMachine):
+    """Also checks the Redis store's per-tenant queues key by key: each holds exactly its
+    tenant's queued jobs of its priority, and the backlogged sets exactly the tenants whose
+    queue is not empty."""
+
+    def __init__(self, redis_url: str) -> None:
+        prefix = f"prop:{uuid4().hex}:"
+        super().__init__(RedisJobStore.from_url(redis_url, prefix=prefix))
+        self.keys = RedisKeys(prefix)
+        self.client = redis.Redis.from_url(redis_url, decode_responses=True)
+
+    def teardown(self) -> None:
+        super().teardown()
+        self.client.close()
+
+    @invariant()
+    def tenant_queues_agree_with_jobs(self) -> None:
+        queued = [job for job in self._snapshot().values() if job.state is JobState.QUEUED]
+        for priority in Priority:
+            expected: dict[str, list[str]] = {}
+            for job in sorted(queued, key=lambda job: self.submitted[job.id]):
+                if job.spec.priority is priority:
+                    expected.setdefault(job.spec.tenant, []).append(job.id)
+            assert self.client.smembers(self.keys.backlogged(priority)) == expected.keys()
+            for tenant in TENANTS:
+                stored = self.client.zrange(self.keys.tenant_queue(priority, tenant), 0, -1)
+                assert stored == expected.get(tenant, [])
+
+
+def _oldest_per_tenant(queued: list[Job], per_tenant: int) -> list[Job]:
+    """The first `per_tenant` of each (priority, tenant) in `queued`, keeping its order."""
+    taken: Counter[tuple[Priority, str]] = Counter()
+    kept: list[Job] = []
+    for job in queued:
+        group = (job.spec.priority, job.spec.tenant)
+        if taken[group] < per_tenant:
+            taken[group] += 1
+            kept.append(job)
+    return kept
 
 
 def _due(job: Job, now: datetime) -> bool:
@@ -209,7 +256,7 @@ def test_random_operations_keep_sqlite_consistent(tmp_path: Path) -> None:
 
 def test_random_operations_keep_redis_consistent(redis_url: str) -> None:
     def machine() -> StoreMachine:
-        return StoreMachine(RedisJobStore.from_url(redis_url, prefix=f"prop:{uuid4().hex}:"))
+        return RedisStoreMachine(redis_url)
 
     try:
         run_state_machine_as_test(machine, settings=SETTINGS)  # type: ignore[no-untyped-call]

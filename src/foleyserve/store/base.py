@@ -104,9 +104,16 @@ class JobStore(Protocol):
         ...
 
     # -- workers' side ------------------------------------------------------------------------
-    def queued(self, *, limit: int) -> builtins.list[Job]:
+    def queued(self, *, limit: int, per_tenant: int | None = None) -> builtins.list[Job]:
         """Up to `limit` queued jobs, in priority then submission order. A job requeued after a
-        failure or lost lease keeps its place (ahead of jobs submitted after it)."""
+        failure or lost lease keeps its place (ahead of jobs submitted after it).
+
+        `per_tenant=K` (K >= 1, else `ValueError`) first keeps only the oldest K queued jobs
+        of each (priority, tenant), so that every tenant with queued jobs is in the snapshot
+        however many jobs another has queued (as long as `limit` allows: the first `limit` of
+        those, in the same order, so higher priorities and older jobs win). The snapshot for
+        a fair-share policy; it costs O(tenants x K) jobs read, not O(queue). `None`: no
+        per-tenant cap."""
         ...
 
     def fairness(self) -> dict[str, float]:

@@ -1,10 +1,10 @@
 """`RedisJobStore`: the fleet's job store, shared by every API server and worker.
 
-Keys are described in `redis_keys`, the atomic changes in `redis_scripts`. Every change to a job
-follows one pattern (`_apply`): read the job and its revision, ask `rules` what it becomes, and
-let a script write it with every index it touches, only if the revision is unchanged; a job
-that changed in between is read again and decided afresh. Reads that need no atomicity (get,
-list, queued) read directly.
+Keys are described in `redis_keys`, the atomic changes in `redis_scripts`, the per-tenant queue
+snapshot in `redis_tenant_queues`. Every change to a job follows one pattern (`_apply`): read
+the job and its revision, ask `rules` what it becomes, and let a script write it with every
+index it touches, only if the revision is unchanged; a job that changed in between is read
+again and decided afresh. Reads that need no atomicity (get, list, queued) read directly.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from foleyserve.store import redis_scripts, rules
 from foleyserve.store.base import CacheEntry, HeartbeatReply, Page
 from foleyserve.store.codec import decode_cursor, dump_job, encode_cursor, load_job, to_us
 from foleyserve.store.redis_keys import DEFAULT_PREFIX, RedisKeys
+from foleyserve.store.redis_tenant_queues import TenantQueues
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -71,6 +72,7 @@ class RedisJobStore:
         self._submit = client.register_script(redis_scripts.SUBMIT)
         self._transition = client.register_script(redis_scripts.TRANSITION)
         self._delete = client.register_script(redis_scripts.DELETE)
+        self._tenant_queues = TenantQueues(client, self._keys)
         self._cache_get = client.register_script(redis_scripts.CACHE_GET)
         self._cache_put = client.register_script(redis_scripts.CACHE_PUT)
         self._cache_evict = client.register_script(redis_scripts.CACHE_EVICT)
@@ -180,12 +182,16 @@ class RedisJobStore:
 
     # -- workers' side ------------------------------------------------------------------------
     @_translated
-    def queued(self, *, limit: int) -> builtins.list[Job]:
-        job_ids: builtins.list[str] = []
-        for queue in self._keys.queues():
-            if len(job_ids) >= limit:
-                break
-            job_ids += _members(self._redis.zrange(queue, 0, limit - len(job_ids) - 1))
+    def queued(self, *, limit: int, per_tenant: int | None = None) -> builtins.list[Job]:
+        rules.check_per_tenant(per_tenant)
+        if per_tenant is not None:
+            job_ids = self._tenant_queues.head_ids(limit=limit, per_tenant=per_tenant)
+        else:
+            job_ids = []
+            for queue in self._keys.queues():
+                if len(job_ids) >= limit:
+                    break
+                job_ids += _members(self._redis.zrange(queue, 0, limit - len(job_ids) - 1))
         jobs = self._read_payloads(job_ids)
         # A job claimed between the two reads is left out rather than shown as queued.
         return [job for job in jobs if job is not None and job.state is JobState.QUEUED]
@@ -340,6 +346,8 @@ class RedisJobStore:
                 keys.deadlines,
                 keys.finished,
                 *keys.queues(),
+                keys.tenant_queue(job.spec.priority, tenant),
+                keys.backlogged(job.spec.priority),
             ],
             args=[
                 job.id,
@@ -408,10 +416,10 @@ class RedisJobStore:
             ]
         for tenant, service_s in (charge or {}).items():
             args += [tenant, float(service_s)]
-        applied = self._transition(
-            keys=[*self._indexes(), keys.fairness, *(keys.job(job.id) for job, _ in moves)],
-            args=args,
-        )
+        job_keys: builtins.list[str] = []
+        for job, _ in moves:
+            job_keys += [keys.job(job.id), keys.tenant_queue(job.spec.priority, job.spec.tenant)]
+        applied = self._transition(keys=[*self._indexes(), keys.fairness, *job_keys], args=args)
         return [bool(flag) for flag in applied]
 
     def _forget(self, jobs: Sequence[tuple[Job, str]]) -> builtins.list[Job]:
@@ -426,6 +434,7 @@ class RedisJobStore:
                 keys.job(job.id),
                 keys.tenant_jobs(job.spec.tenant),
                 keys.idempotency(job.spec.tenant),
+                keys.tenant_queue(job.spec.priority, job.spec.tenant),
             ]
             args += [job.id, rev]
         deleted = self._delete(keys=[*self._indexes(), *job_keys], args=args)
@@ -461,7 +470,8 @@ class RedisJobStore:
     def _indexes(self) -> builtins.list[str]:
         """The keys TRANSITION and DELETE start with, in their order."""
         keys = self._keys
-        return [keys.counts, keys.leases, keys.deadlines, keys.finished, *keys.queues()]
+        fixed = [keys.counts, keys.leases, keys.deadlines, keys.finished]
+        return [*fixed, *keys.queues(), *keys.backlogs()]
 
     def _cache_keys(self, namespace: str) -> builtins.list[str]:
         keys = self._keys

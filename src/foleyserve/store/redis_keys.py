@@ -28,6 +28,24 @@ QUEUE = "queue:"
 """Sorted set per priority, `queue:<high|normal|low>`: queued job ids scored by `seq`, so FIFO
 within a priority, and a requeued job goes back ahead of newer ones."""
 
+TENANT_QUEUE = "tenant_queue:"
+"""Sorted set per (priority, tenant), `tenant_queue:<high|normal|low>:<tenant>`: the members of
+`queue:<priority>` that are the tenant's, with the same scores. `queued(per_tenant=K)` reads
+the first K of each backlogged tenant's, so it costs O(tenants x K), not O(queue)."""
+
+BACKLOGGED = "backlogged:"
+"""Set per priority, `backlogged:<high|normal|low>`: exactly the tenants whose `tenant_queue`
+at that priority is not empty (the script that empties one removes its tenant)."""
+
+KEY_SCHEMA = "key_schema"
+"""String: the version of this key schema that the indexes are complete for, `KEY_SCHEMA_VERSION`
+once `tenant_queue` and `backlogged` hold every queued job. Data written by a foleyserve from
+before them has no such key; the first per-tenant read of each `RedisJobStore` fills them in
+from the queues, and sets it. (Jobs that an older foleyserve queues afterwards are missing from
+them until requeued: upgrade every process, or delete this key and restart the workers.)"""
+
+KEY_SCHEMA_VERSION = "2"
+
 LEASES = "leases"
 """Sorted set: running job ids scored by lease expiry (µs); `requeue_expired` reads the head."""
 
@@ -78,7 +96,17 @@ class RedisKeys:
 
     def queues(self) -> tuple[str, ...]:
         """Every priority's queue, by rank (served first, first)."""
-        return tuple(self.queue(p) for p in sorted(Priority, key=lambda p: p.rank))
+        return tuple(self.queue(p) for p in by_rank())
+
+    def tenant_queue(self, priority: Priority, tenant: str) -> str:
+        return f"{self.prefix}{TENANT_QUEUE}{priority.value}:{tenant}"
+
+    def backlogged(self, priority: Priority) -> str:
+        return f"{self.prefix}{BACKLOGGED}{priority.value}"
+
+    def backlogs(self) -> tuple[str, ...]:
+        """Every priority's `backlogged` set, by rank, like `queues()`."""
+        return tuple(self.backlogged(p) for p in by_rank())
 
     def tenant_jobs(self, tenant: str) -> str:
         return f"{self.prefix}{TENANT_JOBS}{tenant}"
@@ -105,6 +133,10 @@ class RedisKeys:
         return self.prefix + FINISHED
 
     @property
+    def key_schema(self) -> str:
+        return self.prefix + KEY_SCHEMA
+
+    @property
     def seq(self) -> str:
         return self.prefix + SEQ
 
@@ -119,3 +151,9 @@ class RedisKeys:
     @property
     def cache_bytes(self) -> str:
         return self.prefix + CACHE_BYTES
+
+
+def by_rank() -> list[Priority]:
+    """The priorities, served first first: the order of `queues()` and `backlogs()`, and of the
+    scripts' per-rank keys (`KEYS[base + rank]`)."""
+    return sorted(Priority, key=lambda p: p.rank)

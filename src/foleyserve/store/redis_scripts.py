@@ -15,9 +15,29 @@ keys. Empty strings stand for "none". Scores are integer microseconds or sequenc
 
 from __future__ import annotations
 
-SUBMIT = """
+_QUEUE_INDEXES = """
+-- A queued job is in three indexes, changed together here and nowhere else: its priority's
+-- queue, its (priority, tenant) queue (both scored by seq), and, through the latter, its
+-- tenant's place in the priority's set of backlogged tenants.
+local function enqueue(queue, tenant_queue, backlogged, tenant, seq, id)
+  redis.call('ZADD', queue, seq, id)
+  redis.call('ZADD', tenant_queue, seq, id)
+  redis.call('SADD', backlogged, tenant)
+end
+
+local function dequeue(queue, tenant_queue, backlogged, tenant, id)
+  redis.call('ZREM', queue, id)
+  redis.call('ZREM', tenant_queue, id)
+  if redis.call('ZCARD', tenant_queue) == 0 then redis.call('SREM', backlogged, tenant) end
+end
+"""
+
+SUBMIT = (
+    _QUEUE_INDEXES
+    + """
 -- KEYS: 1 job  2 tenant_jobs  3 idempotency(tenant)  4 seq  5 counts  6 deadlines  7 finished
---       8.. queues by rank (high, normal, low)
+--       8..10 queues by rank (high, normal, low)  11 tenant_queue(priority, tenant)
+--       12 backlogged(priority)
 -- ARGV: 1 job_id  2 payload  3 state  4 tenant  5 rank  6 idempotency key  7 max_queued
 --       8 deadline_us  9 finished_us
 -- Returns {'created', seq} | {'existing', job_id} | {'full', queued}
@@ -28,7 +48,7 @@ if idem_key ~= '' then
 end
 if ARGV[7] ~= '' then
   local queued = 0
-  for q = 8, #KEYS do queued = queued + redis.call('ZCARD', KEYS[q]) end
+  for q = 8, 10 do queued = queued + redis.call('ZCARD', KEYS[q]) end
   if queued >= tonumber(ARGV[7]) then return {'full', queued} end
 end
 local seq = redis.call('INCR', KEYS[4])
@@ -38,18 +58,21 @@ redis.call('ZADD', KEYS[2], seq, job_id)
 if idem_key ~= '' then redis.call('HSET', KEYS[3], idem_key, job_id) end
 redis.call('HINCRBY', KEYS[5], state, 1)
 if state == 'queued' then
-  redis.call('ZADD', KEYS[8 + rank], seq, job_id)
+  enqueue(KEYS[8 + rank], KEYS[11], KEYS[12], ARGV[4], seq, job_id)
   if ARGV[8] ~= '' then redis.call('ZADD', KEYS[6], ARGV[8], job_id) end
 else
   redis.call('ZADD', KEYS[7], ARGV[9], job_id)
 end
 return {'created', seq}
 """
+)
 
-TRANSITION = """
+TRANSITION = (
+    _QUEUE_INDEXES
+    + """
 -- Moves jobs between states (claim, heartbeat, complete, fail, cancel, requeue_expired).
--- KEYS: 1 counts  2 leases  3 deadlines  4 finished  5..7 queues by rank  8 fairness
---       8+i job i
+-- KEYS: 1 counts  2 leases  3 deadlines  4 finished  5..7 queues by rank
+--       8..10 backlogged by rank  11 fairness, then 2 per job: job  tenant_queue
 -- ARGV: 1 n, then 7 per job: id  expected rev  new state  payload  lease_us  deadline_us
 --       finished_us; then pairs: tenant  new service counter (claim's charge)
 -- Returns one 1 (applied) or 0 (job changed or gone since read) per job. A charge is written
@@ -58,21 +81,22 @@ local n = tonumber(ARGV[1])
 local served = {}
 local applied = {}
 for i = 1, n do
-  local key, a = KEYS[8 + i], 1 + (i - 1) * 7
+  local key, tenant_queue, a = KEYS[10 + 2 * i], KEYS[11 + 2 * i], 1 + (i - 1) * 7
   local id, rev, new_state = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local current = redis.call('HMGET', key, 'rev', 'state', 'rank', 'seq', 'tenant')
   if current[1] ~= rev then
     applied[i] = 0
   else
-    local old_state, queue = current[2], KEYS[5 + tonumber(current[3])]
+    local old_state, rank, tenant = current[2], tonumber(current[3]), current[5]
+    local queue, backlogged = KEYS[5 + rank], KEYS[8 + rank]
     if old_state == 'queued' then
-      redis.call('ZREM', queue, id)
+      dequeue(queue, tenant_queue, backlogged, tenant, id)
       redis.call('ZREM', KEYS[3], id)
     elseif old_state == 'running' then
       redis.call('ZREM', KEYS[2], id)
     end
     if new_state == 'queued' then
-      redis.call('ZADD', queue, current[4], id)
+      enqueue(queue, tenant_queue, backlogged, tenant, current[4], id)
       if ARGV[a + 6] ~= '' then redis.call('ZADD', KEYS[3], ARGV[a + 6], id) end
     elseif new_state == 'running' then
       redis.call('ZADD', KEYS[2], ARGV[a + 5], id)
@@ -84,31 +108,37 @@ for i = 1, n do
       redis.call('HINCRBY', KEYS[1], old_state, -1)
       redis.call('HINCRBY', KEYS[1], new_state, 1)
     end
-    if old_state == 'queued' and new_state == 'running' then served[current[5]] = true end
+    if old_state == 'queued' and new_state == 'running' then served[tenant] = true end
     applied[i] = 1
   end
 end
 for c = 2 + n * 7, #ARGV, 2 do
-  if served[ARGV[c]] then redis.call('HSET', KEYS[8], ARGV[c], ARGV[c + 1]) end
+  if served[ARGV[c]] then redis.call('HSET', KEYS[11], ARGV[c], ARGV[c + 1]) end
 end
 return applied
 """
+)
 
-DELETE = """
+DELETE = (
+    _QUEUE_INDEXES
+    + """
 -- Forgets finished jobs (delete, purge) from every index.
--- KEYS: 1 counts  2 leases  3 deadlines  4 finished  5..7 queues by rank, then 3 per job:
---       job  tenant_jobs  idempotency(tenant)
+-- KEYS: 1 counts  2 leases  3 deadlines  4 finished  5..7 queues by rank
+--       8..10 backlogged by rank, then 4 per job: job  tenant_jobs  idempotency(tenant)
+--       tenant_queue
 -- ARGV: 1 n, then 2 per job: id  expected rev
 -- Returns one 1 (deleted) or 0 (changed or gone since read) per job.
 local n = tonumber(ARGV[1])
 local deleted = {}
 for i = 1, n do
-  local k, id, rev = 7 + (i - 1) * 3, ARGV[2 * i], ARGV[2 * i + 1]
-  local current = redis.call('HMGET', KEYS[k + 1], 'rev', 'state', 'idem')
+  local k, id, rev = 10 + (i - 1) * 4, ARGV[2 * i], ARGV[2 * i + 1]
+  local current = redis.call('HMGET', KEYS[k + 1], 'rev', 'state', 'idem', 'rank', 'tenant')
   if current[1] ~= rev then
     deleted[i] = 0
   else
-    for index = 2, 7 do redis.call('ZREM', KEYS[index], id) end
+    local rank = tonumber(current[4])
+    for index = 2, 4 do redis.call('ZREM', KEYS[index], id) end
+    dequeue(KEYS[5 + rank], KEYS[k + 4], KEYS[8 + rank], current[5], id)
     redis.call('ZREM', KEYS[k + 2], id)
     local idem_key = current[3]
     if idem_key and idem_key ~= '' and redis.call('HGET', KEYS[k + 3], idem_key) == id then
@@ -120,6 +150,26 @@ for i = 1, n do
   end
 end
 return deleted
+"""
+)
+
+FILL_TENANT_QUEUES = """
+-- Puts jobs queued before the per-tenant queues existed (key schema 1) into them.
+-- KEYS: 1 queue  2 backlogged (of one priority), then 1 per job: tenant_queue
+-- ARGV: 2 per job: id  tenant
+-- A job no longer in the queue (claimed or canceled since the caller read it) is skipped; one
+-- still there keeps its score, its seq. Idempotent. Returns the number of jobs seen queued.
+local seen = 0
+for i = 1, #ARGV / 2 do
+  local id, tenant = ARGV[2 * i - 1], ARGV[2 * i]
+  local seq = redis.call('ZSCORE', KEYS[1], id)
+  if seq then
+    redis.call('ZADD', KEYS[2 + i], seq, id)
+    redis.call('SADD', KEYS[2], tenant)
+    seen = seen + 1
+  end
+end
+return seen
 """
 
 CACHE_GET = """

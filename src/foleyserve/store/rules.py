@@ -54,6 +54,12 @@ def check_limit(limit: int) -> None:
         raise InvalidInput(f"limit must be at least 1, not {limit}", code="invalid_limit")
 
 
+def check_per_tenant(per_tenant: int | None) -> None:
+    """`queued(per_tenant=...)` takes None (no cap) or at least one job per tenant."""
+    if per_tenant is not None and per_tenant < 1:
+        raise ValueError(f"per_tenant must be at least 1 (or None), not {per_tenant}")
+
+
 def new_job(
     spec: JobSpec,
     *,

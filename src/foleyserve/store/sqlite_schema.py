@@ -10,8 +10,16 @@ import sqlite3
 
 from foleyserve.errors import StorageError
 
-SCHEMA_VERSION = 1
-"""Bump on every change to `_TABLES`, and add a migration from the previous version."""
+SCHEMA_VERSION = 2
+"""Bump on every change to `_TABLES`, and add to `_MIGRATIONS` what takes a file of the
+previous version to this one."""
+
+_JOBS_TENANT_QUEUE = (
+    # The queue per (priority, tenant), for `queued(per_tenant=...)`. `state` is constant in it,
+    # but without that column SQLite reads every queued row from the table, not the index.
+    "CREATE INDEX IF NOT EXISTS jobs_tenant_queue ON jobs (priority_rank, tenant, seq, state) "
+    "WHERE state = 'queued'"
+)
 
 _TABLES = (
     # One row per job. `payload` is the Job's versioned JSON and the truth; the other columns
@@ -35,6 +43,7 @@ _TABLES = (
     )
     """,
     "CREATE INDEX jobs_queue ON jobs (priority_rank, seq) WHERE state = 'queued'",
+    _JOBS_TENANT_QUEUE,
     "CREATE INDEX jobs_leases ON jobs (lease_expires_us) WHERE state = 'running'",
     "CREATE INDEX jobs_deadlines ON jobs (deadline_us) "
     "WHERE state = 'queued' AND deadline_us IS NOT NULL",
@@ -59,16 +68,32 @@ _TABLES = (
 )
 
 
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 1 -> 2: the per-tenant queue snapshot, `queued(per_tenant=...)`.
+    1: (_JOBS_TENANT_QUEUE,),
+}
+"""Version -> the statements that take a file of that version to the next."""
+
+
 def ensure_schema(conn: sqlite3.Connection, *, where: str) -> None:
-    """Create the schema in an empty database, or check an existing one's version. Call inside
-    a write transaction so that processes opening a new file together create it once."""
+    """Create the schema in an empty database, upgrade an older one, or refuse a newer one.
+    Call inside a write transaction so that processes opening a file together create or
+    upgrade it once."""
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     row = conn.execute("SELECT version FROM schema_version").fetchone()
     if row is None:
         for statement in _TABLES:
             conn.execute(statement)
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-    elif row[0] != SCHEMA_VERSION:
+        return
+    version = row[0]
+    while version in _MIGRATIONS and version < SCHEMA_VERSION:
+        for statement in _MIGRATIONS[version]:
+            conn.execute(statement)
+        version += 1
+    if version != row[0]:
+        conn.execute("UPDATE schema_version SET version = ?", (version,))
+    if version != SCHEMA_VERSION:
         raise StorageError(
             f"the job database {where} has schema version {row[0]}, this foleyserve uses "
             f"{SCHEMA_VERSION}; use the foleyserve version that wrote it, or a new file"
