@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from foleyserve.cache import RESULTS
+from foleyserve.engines.null import NullEngine
 from foleyserve.engines.procedural.engine import ProceduralEngine
-from foleyserve.jobs.model import Job, JobState, Priority
+from foleyserve.jobs.model import Job, JobSpec, JobState, Priority
 from foleyserve.jobs.service import JobService
 from foleyserve.media.audio import decode_audio
 from foleyserve.media.probe import probe
@@ -209,3 +210,23 @@ def test_priorities_and_tenants(rig: Rig, clip: Path) -> None:
     worker.run_once()
     assert rig.store.get(high.id).state is JobState.SUCCEEDED
     assert rig.store.get(low.id).state is JobState.QUEUED
+
+
+def test_a_tenant_with_1000_queued_jobs_delays_another_by_one_batch_at_most(rig: Rig) -> None:
+    settings = rig.settings.model_copy(update={"engine": "null", "max_batch_size": 8})
+    worker = Worker(NullEngine(), rig.store, rig.objects, settings, "w1", rig.clock)
+    spec = JobSpec(
+        tenant="big",
+        video_key=None,
+        video_sha256=None,
+        duration_s=0.1,
+        prompt="rain",
+        output_format=OutputFormat.WAV,
+    )
+    for _ in range(1000):
+        rig.store.submit(spec, now=rig.clock())
+    small = rig.store.submit(spec.model_copy(update={"tenant": "small"}), now=rig.clock())[0]
+    for _ in range(2):
+        worker.run_once()
+    assert rig.store.get(small.id).state is JobState.SUCCEEDED
+    assert worker.batches_run == 2

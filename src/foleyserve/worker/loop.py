@@ -33,8 +33,10 @@ from foleyserve.worker.runner import BatchRunner
 
 log = logging.getLogger(__name__)
 
-QUEUE_SNAPSHOT = 1000
-"""How many queued jobs the policy sees per turn (the oldest and most urgent)."""
+SNAPSHOT_TENANTS = 32
+"""The policy sees the oldest `max_batch_size` queued jobs of each tenant (per priority), up to
+this many tenants' worth: enough to fill a batch from anyone who waits, without reading the
+whole queue every turn."""
 PURGE_EVERY_S = 60.0
 
 
@@ -83,7 +85,8 @@ class Worker:
         now = self.clock()
         self.store.requeue_expired(now=now)
         self._purge(now)
-        queued = self.store.queued(limit=QUEUE_SNAPSHOT)
+        per_tenant = self.policy.max_batch_size
+        queued = self.store.queued(limit=SNAPSHOT_TENANTS * per_tenant, per_tenant=per_tenant)
         plan = plan_batch(
             [self._candidate(job) for job in queued],
             now_s=now.timestamp(),
