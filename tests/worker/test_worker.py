@@ -230,3 +230,26 @@ def test_a_tenant_with_1000_queued_jobs_delays_another_by_one_batch_at_most(rig:
         worker.run_once()
     assert rig.store.get(small.id).state is JobState.SUCCEEDED
     assert worker.batches_run == 2
+
+
+def test_a_store_outage_is_waited_out(
+    engine: ProceduralEngine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = open_store(f"redis://127.0.0.1:{port}/0")
+    objects = LocalObjectStore(tmp_path / "objects")
+    worker = Worker(engine, store, objects, Settings(), "w1")
+    thread = threading.Thread(target=worker.run)
+    with caplog.at_level("WARNING"):
+        thread.start()
+        while "store unavailable" not in caplog.text:
+            assert thread.is_alive(), "the worker died of the outage"
+            time.sleep(0.01)
+        worker.request_stop()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    store.close()

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from foleyserve.engines.base import FoleyEngine, RequestShape
+from foleyserve.errors import StorageError
 from foleyserve.jobs.model import Job, JobError
 from foleyserve.media.segments import plan_segments
 from foleyserve.scheduling.policy import BatchPolicy, Candidate, PolicyName, plan_batch
@@ -38,6 +39,7 @@ SNAPSHOT_TENANTS = 32
 this many tenants' worth: enough to fill a batch from anyone who waits, without reading the
 whole queue every turn."""
 PURGE_EVERY_S = 60.0
+OUTAGE_WAIT_S = 2.0
 
 
 def policy_from(settings: Settings, engine: FoleyEngine) -> BatchPolicy:
@@ -70,9 +72,14 @@ class Worker:
         self.caches = Caches.create(self.store, self.objects, self.settings, self.clock)
 
     def run(self) -> None:
-        """Until `stop` is set (SIGTERM); then finish (or, after the grace period, release)."""
+        """Until `stop` is set (SIGTERM); then finish (or, after the grace period, release).
+        A store or storage outage is waited out, not fatal: the leases say who owns what."""
         while not self.stop.is_set():
-            wait_s = self.run_once()
+            try:
+                wait_s = self.run_once()
+            except StorageError as e:
+                log.warning("store unavailable (%s); retrying in %.0f s", e.message, OUTAGE_WAIT_S)
+                wait_s = OUTAGE_WAIT_S
             if wait_s > 0:
                 self.stop.wait(wait_s)
 
