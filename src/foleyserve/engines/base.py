@@ -13,14 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from foleyserve.errors import EngineError, FoleyError
-from foleyserve.media.audio import Audio
-from foleyserve.media.probe import VideoInfo
+from foleyserve.media.pcm import Audio
+
+if TYPE_CHECKING:
+    # Only a type here: model code must import without PyAV (GPU hosts decode nothing).
+    from foleyserve.media.probe import VideoInfo
 
 ProgressFn = Callable[[int, int], None]
 """`progress(done, total)`: called by an engine as work advances (steps, frames)."""

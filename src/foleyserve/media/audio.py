@@ -1,4 +1,4 @@
-"""Audio in memory (`Audio`), and encoding it to files and decoding files back, through PyAV.
+"""Encoding `Audio` to files and decoding files back, through PyAV.
 
 Round trips keep the exact sample count in every format (measured with PyAV 18.1 / FFmpeg 8):
 
@@ -35,41 +35,12 @@ from av.audio.resampler import AudioResampler
 from foleyserve.errors import InvalidInput, OutputError
 from foleyserve.media.container import add_audio_stream, exc_text, open_input
 from foleyserve.media.output import atomic_output
+from foleyserve.media.pcm import Audio
+
+__all__ = ["Audio", "AudioFormat", "decode_audio", "encode_audio"]
 
 CHUNK_SAMPLES = 8192
 """Samples per frame handed to PyAV when encoding or resampling."""
-
-
-@dataclass(frozen=True)
-class Audio:
-    """Float PCM, shape `[channels, n_samples]`, values nominally in [-1, 1]."""
-
-    samples: npt.NDArray[np.float32]
-    sample_rate_hz: int
-
-    def __post_init__(self) -> None:
-        if self.samples.ndim != 2:
-            raise ValueError(f"Audio samples must be [channels, n], got shape {self.samples.shape}")
-        if self.samples.dtype != np.float32:
-            raise ValueError(f"Audio samples must be float32, got {self.samples.dtype}")
-        if self.sample_rate_hz <= 0:
-            raise ValueError(f"sample_rate_hz must be positive, got {self.sample_rate_hz}")
-
-    @property
-    def channels(self) -> int:
-        return int(self.samples.shape[0])
-
-    @property
-    def n_samples(self) -> int:
-        return int(self.samples.shape[1])
-
-    @property
-    def duration_s(self) -> float:
-        return self.n_samples / self.sample_rate_hz
-
-    @classmethod
-    def silence(cls, n_samples: int, sample_rate_hz: int, channels: int = 2) -> Audio:
-        return cls(np.zeros((channels, n_samples), np.float32), sample_rate_hz)
 
 
 class AudioFormat(StrEnum):
