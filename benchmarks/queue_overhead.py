@@ -74,6 +74,7 @@ def store_loop(store_url: str, worker_id: str) -> None:
     from foleyserve.jobs.model import JobResult
     from foleyserve.scheduling.policy import BatchPolicy, Candidate, plan_batch
     from foleyserve.store import open_store
+    from foleyserve.worker.loop import SNAPSHOT_TENANTS
 
     store = open_store(store_url)
     policy = BatchPolicy(max_wait_ms=0, max_batch_size=16)
@@ -81,7 +82,7 @@ def store_loop(store_url: str, worker_id: str) -> None:
     while True:
         now = _now()
         store.requeue_expired(now=now)
-        queued = store.queued(limit=1000)
+        queued = store.queued(limit=SNAPSHOT_TENANTS * 16, per_tenant=16)  # as Worker does
         if not queued:
             break
         candidates = [

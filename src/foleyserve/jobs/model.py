@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -82,6 +82,20 @@ class JobSpec(_Frozen):
     """A queued job not started by then expires."""
     webhook_url: str | None = None
     webhook_events: tuple[WebhookEvent, ...] = ("succeeded", "failed", "canceled", "expired")
+
+    @classmethod
+    def from_params(cls, params: RenderParams, **fields: Any) -> JobSpec:
+        """A spec carrying `params`, plus the job's other `fields` (tenant, video, ...)."""
+        return cls(
+            prompt=params.prompt,
+            negative_prompt=params.negative_prompt,
+            seed=params.seed,
+            steps=params.steps,
+            guidance=params.guidance,
+            output_format=params.output_format,
+            mix_original_db=params.mix_original_db,
+            **fields,
+        )
 
     def render_params(self) -> RenderParams:
         return RenderParams(

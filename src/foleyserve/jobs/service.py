@@ -57,18 +57,12 @@ class JobService:
         check_params(params, self.settings)
         info = probe(video, self.settings.media_limits())
         sha = sha256_file(video)
-        spec = JobSpec(
+        spec = JobSpec.from_params(
+            params,
             tenant=tenant,
             video_key=None,
             video_sha256=sha,
             duration_s=info.duration_s,
-            prompt=params.prompt,
-            negative_prompt=params.negative_prompt,
-            seed=params.seed,
-            steps=params.steps,
-            guidance=params.guidance,
-            output_format=params.output_format,
-            mix_original_db=params.mix_original_db,
             priority=priority,
             deadline=deadline,
             webhook_url=webhook_url,
@@ -110,17 +104,12 @@ class JobService:
                 f"duration {duration_s} s is outside 0..{self.settings.max_video_duration_s} s.",
                 code="invalid_duration",
             )
-        spec = JobSpec(
+        spec = JobSpec.from_params(
+            params,
             tenant=tenant,
             video_key=None,
             video_sha256=None,
             duration_s=duration_s,
-            prompt=params.prompt,
-            negative_prompt=params.negative_prompt,
-            seed=params.seed,
-            steps=params.steps,
-            guidance=params.guidance,
-            output_format=params.output_format,
             priority=priority,
         )
         job, _ = self.store.submit(
