@@ -1,4 +1,5 @@
-"""The whole Redis key schema of `RedisJobStore`, in one place.
+"""The whole Redis key schema of foleyserve (the job store, and the API's rate limits), in one
+place.
 
 Every key starts with a namespace prefix (default `foleyserve:`), so several deployments or test
 runs can share one Redis. Each family below is a fixed word after the prefix, then (for the
@@ -45,6 +46,11 @@ from the queues, and sets it. (Jobs that an older foleyserve queues afterwards a
 them until requeued: upgrade every process, or delete this key and restart the workers.)"""
 
 KEY_SCHEMA_VERSION = "2"
+
+RATELIMIT = "ratelimit:"
+"""String per rate-limited key, `ratelimit:<key>` (foleyserve.api.ratelimit): its GCRA
+theoretical arrival time in seconds on the Redis server's clock, expiring when the bucket is
+full again (then it means the same as no key)."""
 
 LEASES = "leases"
 """Sorted set: running job ids scored by lease expiry (µs); `requeue_expired` reads the head."""

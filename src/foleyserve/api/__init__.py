@@ -1,0 +1,1 @@
+"""The HTTP API: routes, and what they send out (signed webhooks)."""
