@@ -1,5 +1,5 @@
-"""The whole Redis key schema of foleyserve (the job store, and the API's rate limits), in one
-place.
+"""The whole Redis key schema of foleyserve (the job store, the API's rate limits, API keys),
+in one place.
 
 Every key starts with a namespace prefix (default `foleyserve:`), so several deployments or test
 runs can share one Redis. Each family below is a fixed word after the prefix, then (for the
@@ -46,6 +46,10 @@ from the queues, and sets it. (Jobs that an older foleyserve queues afterwards a
 them until requeued: upgrade every process, or delete this key and restart the workers.)"""
 
 KEY_SCHEMA_VERSION = "2"
+
+AUTH = "auth:"
+"""API keys and tenants (foleyserve.auth): every key `auth:...`; the families are listed in
+`foleyserve.auth.redis.AuthKeys`, next to the scripts that keep them consistent."""
 
 RATELIMIT = "ratelimit:"
 """String per rate-limited key, `ratelimit:<key>` (foleyserve.api.ratelimit): its GCRA

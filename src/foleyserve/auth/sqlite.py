@@ -1,0 +1,258 @@
+"""`SQLiteKeyStore`: tenants and API keys in a SQLite file, for the embedded server.
+
+Organised like `SQLiteJobStore`: WAL mode, one connection per instance guarded by a lock, and
+every read-modify-write inside `BEGIN IMMEDIATE`. Its tables are named `auth_*` and versioned
+apart (`auth_schema_version`), so it may live in the job store's file or a file of its own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from foleyserve.auth import keys
+from foleyserve.auth.keys import ApiKey, Tenant
+from foleyserve.errors import StorageError
+from foleyserve.store.codec import to_us
+
+SCHEMA_VERSION = 1
+"""Bump on every change to `_TABLES`, with a migration from the previous version."""
+
+_TABLES = (
+    """
+    CREATE TABLE auth_tenants (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        max_queued_jobs INTEGER NOT NULL,
+        gpu_seconds_per_hour REAL NOT NULL,
+        admin INTEGER NOT NULL
+    )
+    """,
+    # `key_hash` is SHA-256 of the key in hex; authentication finds the row by it.
+    """
+    CREATE TABLE auth_keys (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES auth_tenants (id),
+        key_hash TEXT NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        revoked_us INTEGER,
+        last_used_us INTEGER
+    )
+    """,
+    "CREATE INDEX auth_keys_tenant ON auth_keys (tenant_id, created_us, id)",
+)
+
+_TENANT_COLUMNS = "t.id, t.name, t.max_queued_jobs, t.gpu_seconds_per_hour, t.admin"
+_KEY_COLUMNS = "k.id, k.tenant_id, k.prefix, k.created_us, k.revoked_us, k.last_used_us"
+
+
+class SQLiteKeyStore:
+    """A `KeyStore` in the SQLite file at `path` (created, with its folder, if missing).
+
+    `busy_timeout_s`: how long a write waits for another process's write before failing with
+    `StorageError`. `durable=False` skips the fsync of every commit (tests, scratch files).
+    """
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 10.0, durable: bool = True) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        with self._translated():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: no implicit transactions; we BEGIN where we mean it.
+            self._conn = sqlite3.connect(
+                path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+        try:
+            with self._translated():
+                self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+            with self._write() as conn:
+                _ensure_schema(conn, where=str(path))
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def create_tenant(self, tenant: Tenant) -> Tenant:
+        with self._write() as conn:
+            if _tenant(conn, tenant.id) is not None:
+                raise keys.tenant_exists(tenant.id)
+            conn.execute(
+                "INSERT INTO auth_tenants (id, name, max_queued_jobs, gpu_seconds_per_hour, "
+                "admin) VALUES (?, ?, ?, ?, ?)",
+                (
+                    tenant.id,
+                    tenant.name,
+                    tenant.max_queued_jobs,
+                    tenant.gpu_seconds_per_hour,
+                    int(tenant.admin),
+                ),
+            )
+        return tenant
+
+    def get_tenant(self, tenant_id: str) -> Tenant:
+        with self._read() as conn:
+            tenant = _tenant(conn, tenant_id)
+        if tenant is None:
+            raise keys.tenant_not_found(tenant_id)
+        return tenant
+
+    def list_tenants(self) -> list[Tenant]:
+        with self._read() as conn:
+            rows = conn.execute(f"SELECT {_TENANT_COLUMNS} FROM auth_tenants t ORDER BY t.id")
+            return [_load_tenant(row) for row in rows.fetchall()]
+
+    def create_key(self, tenant_id: str, *, now: datetime) -> tuple[ApiKey, str]:
+        plaintext = keys.new_key()
+        key = ApiKey(
+            id=keys.new_key_id(),
+            tenant_id=tenant_id,
+            prefix=plaintext[: keys.DISPLAY_PREFIX_CHARS],
+            created_at=now,
+        )
+        with self._write() as conn:
+            if _tenant(conn, tenant_id) is None:
+                raise keys.tenant_not_found(tenant_id)
+            conn.execute(
+                "INSERT INTO auth_keys (id, tenant_id, key_hash, prefix, created_us) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (key.id, tenant_id, keys.hash_key(plaintext), key.prefix, to_us(now)),
+            )
+        return key, plaintext
+
+    def authenticate(self, plaintext: str, *, now: datetime) -> tuple[Tenant, ApiKey]:
+        if not keys.is_well_formed(plaintext):
+            raise keys.unauthorized()
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_KEY_COLUMNS}, {_TENANT_COLUMNS} FROM auth_keys k "
+                "JOIN auth_tenants t ON t.id = k.tenant_id WHERE k.key_hash = ?",
+                (keys.hash_key(plaintext),),
+            ).fetchone()
+        if row is None:
+            raise keys.unauthorized()
+        key, tenant = _load_key(row[:6]), _load_tenant(row[6:])
+        if key.revoked:
+            raise keys.unauthorized()
+        if keys.stale_last_use(key, now):
+            with self._write() as conn:
+                # Only ever forward: another process may have recorded a later use meanwhile.
+                conn.execute(
+                    "UPDATE auth_keys SET last_used_us = ? WHERE id = ? "
+                    "AND (last_used_us IS NULL OR last_used_us < ?)",
+                    (to_us(now), key.id, to_us(now)),
+                )
+            key = key.model_copy(update={"last_used_at": now})
+        return tenant, key
+
+    def list_keys(self, tenant_id: str) -> list[ApiKey]:
+        with self._read() as conn:
+            if _tenant(conn, tenant_id) is None:
+                raise keys.tenant_not_found(tenant_id)
+            rows = conn.execute(
+                f"SELECT {_KEY_COLUMNS} FROM auth_keys k WHERE k.tenant_id = ? "
+                "ORDER BY k.created_us, k.id",
+                (tenant_id,),
+            ).fetchall()
+        return [_load_key(row) for row in rows]
+
+    def revoke_key(self, key_id: str, *, now: datetime, tenant_id: str | None = None) -> ApiKey:
+        with self._write() as conn:
+            key = keys.visible_key(_key(conn, key_id), key_id, tenant_id)
+            if key.revoked:
+                return key
+            conn.execute("UPDATE auth_keys SET revoked_us = ? WHERE id = ?", (to_us(now), key_id))
+        return key.model_copy(update={"revoked_at": now})
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- plumbing -------------------------------------------------------------------------------
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._translated():
+            yield self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A transaction holding the database's write lock from its first read; rolled back if
+        the body raises."""
+        with self._lock, self._translated():
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            raise StorageError(
+                f"the key database {self.path} failed: {exc}; check that its folder is "
+                "writable and on a local disk (SQLite locking needs one)"
+            ) from exc
+
+
+def _ensure_schema(conn: sqlite3.Connection, *, where: str) -> None:
+    """Create the tables in a file without them, or refuse a file of another version. Call
+    inside a write transaction, so processes opening a file together create them once."""
+    conn.execute("CREATE TABLE IF NOT EXISTS auth_schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT version FROM auth_schema_version").fetchone()
+    if row is None:
+        for statement in _TABLES:
+            conn.execute(statement)
+        conn.execute("INSERT INTO auth_schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+    elif row[0] != SCHEMA_VERSION:
+        raise StorageError(
+            f"the key database {where} has schema version {row[0]}, this foleyserve uses "
+            f"{SCHEMA_VERSION}; use the foleyserve version that wrote it, or a new file"
+        )
+
+
+def _tenant(conn: sqlite3.Connection, tenant_id: str) -> Tenant | None:
+    row = conn.execute(
+        f"SELECT {_TENANT_COLUMNS} FROM auth_tenants t WHERE t.id = ?", (tenant_id,)
+    ).fetchone()
+    return None if row is None else _load_tenant(row)
+
+
+def _key(conn: sqlite3.Connection, key_id: str) -> ApiKey | None:
+    row = conn.execute(f"SELECT {_KEY_COLUMNS} FROM auth_keys k WHERE k.id = ?", (key_id,))
+    found = row.fetchone()
+    return None if found is None else _load_key(found)
+
+
+def _load_tenant(row: tuple[Any, ...]) -> Tenant:
+    tenant_id, name, max_queued_jobs, gpu_seconds_per_hour, admin = row
+    return Tenant(
+        id=tenant_id,
+        name=name,
+        max_queued_jobs=max_queued_jobs,
+        gpu_seconds_per_hour=gpu_seconds_per_hour,
+        admin=bool(admin),
+    )
+
+
+def _load_key(row: tuple[Any, ...]) -> ApiKey:
+    key_id, tenant_id, prefix, created_us, revoked_us, last_used_us = row
+    return ApiKey(
+        id=key_id,
+        tenant_id=tenant_id,
+        prefix=prefix,
+        created_at=keys.from_us(created_us),
+        revoked_at=None if revoked_us is None else keys.from_us(revoked_us),
+        last_used_at=None if last_used_us is None else keys.from_us(last_used_us),
+    )
