@@ -8,22 +8,18 @@ what lets the reads and `revoke_key` go without scripts.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import redis
 
 from foleyserve.auth import keys
 from foleyserve.auth.keys import ApiKey, Tenant
-from foleyserve.errors import StorageError
 from foleyserve.store.codec import to_us
+from foleyserve.store.redis_errors import translating
 from foleyserve.store.redis_keys import AUTH, DEFAULT_PREFIX
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 
 # -- the key schema (its family, AUTH, is registered in foleyserve.store.redis_keys) --------------
 
@@ -93,20 +89,7 @@ return 1
 """
 
 
-def _translated(method: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Turn redis-py's errors into `StorageError` where they enter our code."""
-
-    @functools.wraps(method)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
-            return method(*args, **kwargs)
-        except redis.RedisError as exc:
-            raise StorageError(
-                f"the key store (Redis) failed ({exc}); check that Redis is running and "
-                "reachable at the configured URL"
-            ) from exc
-
-    return wrapper
+_translated = translating("the key store")
 
 
 class RedisKeyStore:

@@ -8,9 +8,7 @@ apart (`auth_schema_version`), so it may live in the job store's file or a file 
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from foleyserve.auth import keys
 from foleyserve.auth.keys import ApiKey, Tenant
 from foleyserve.errors import StorageError
 from foleyserve.store.codec import to_us
+from foleyserve.store.sqlite_db import SQLiteDatabase
 
 SCHEMA_VERSION = 1
 """Bump on every change to `_TABLES`, with a migration from the previous version."""
@@ -61,23 +60,13 @@ class SQLiteKeyStore:
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 10.0, durable: bool = True) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        with self._translated():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: no implicit transactions; we BEGIN where we mean it.
-            self._conn = sqlite3.connect(
-                path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-            )
-        try:
-            with self._translated():
-                self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-                self._conn.execute("PRAGMA journal_mode = WAL")
-                self._conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-            with self._write() as conn:
-                _ensure_schema(conn, where=str(path))
-        except BaseException:
-            self._conn.close()
-            raise
+        self._db = SQLiteDatabase(
+            path,
+            what="key database",
+            ensure_schema=lambda conn: _ensure_schema(conn, where=str(path)),
+            busy_timeout_s=busy_timeout_s,
+            durable=durable,
+        )
 
     def create_tenant(self, tenant: Tenant) -> Tenant:
         with self._write() as conn:
@@ -171,39 +160,14 @@ class SQLiteKeyStore:
         return key.model_copy(update={"revoked_at": now})
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     # -- plumbing -------------------------------------------------------------------------------
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._translated():
-            yield self._conn
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db.read()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A transaction holding the database's write lock from its first read; rolled back if
-        the body raises."""
-        with self._lock, self._translated():
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except (sqlite3.Error, OSError) as exc:
-            raise StorageError(
-                f"the key database {self.path} failed: {exc}; check that its folder is "
-                "writable and on a local disk (SQLite locking needs one)"
-            ) from exc
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db.write()
 
 
 def _ensure_schema(conn: sqlite3.Connection, *, where: str) -> None:

@@ -10,11 +10,10 @@ again and decided afresh. Reads that need no atomicity (get, list, queued) read 
 from __future__ import annotations
 
 import builtins
-import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import redis
 
@@ -24,11 +23,9 @@ from foleyserve.jobs.model import Job, JobError, JobResult, JobSpec, JobState, P
 from foleyserve.store import redis_scripts, rules
 from foleyserve.store.base import CacheEntry, HeartbeatReply, Page
 from foleyserve.store.codec import decode_cursor, dump_job, encode_cursor, load_job, to_us
+from foleyserve.store.redis_errors import translating
 from foleyserve.store.redis_keys import DEFAULT_PREFIX, RedisKeys
 from foleyserve.store.redis_tenant_queues import TenantQueues
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 
 _MAX_ROUNDS = 32
 """Re-reads of a job that keeps changing under us before giving up; each lost round means
@@ -41,20 +38,7 @@ Change = Callable[[Job], Job | None]
 """What a job becomes, or None to leave it as it is."""
 
 
-def _translated(method: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Turn redis-py's errors into `StorageError` where they enter our code."""
-
-    @functools.wraps(method)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
-            return method(*args, **kwargs)
-        except redis.RedisError as exc:
-            raise StorageError(
-                f"the job store (Redis) failed ({exc}); check that Redis is running and "
-                "reachable at the configured URL"
-            ) from exc
-
-    return wrapper
+_translated = translating("the job store")
 
 
 class RedisJobStore:

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import builtins
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 
-from foleyserve.errors import StorageError
 from foleyserve.jobs.ids import new_job_id
 from foleyserve.jobs.model import Job, JobError, JobResult, JobSpec, JobState, Priority, Progress
 from foleyserve.store import rules
 from foleyserve.store.base import CacheEntry, HeartbeatReply, Page
 from foleyserve.store.codec import decode_cursor, dump_job, encode_cursor, load_job, to_us
+from foleyserve.store.sqlite_db import SQLiteDatabase
 from foleyserve.store.sqlite_schema import ensure_schema
 
 _PRIORITY_BY_RANK = {priority.rank: priority for priority in Priority}
@@ -63,23 +62,13 @@ class SQLiteJobStore:
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 10.0, durable: bool = True) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        with self._translated():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: no implicit transactions; we BEGIN where we mean it.
-            self._conn = sqlite3.connect(
-                path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-            )
-        try:
-            with self._translated():
-                self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-                self._conn.execute("PRAGMA journal_mode = WAL")
-                self._conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-            with self._write() as conn:
-                ensure_schema(conn, where=str(path))
-        except BaseException:
-            self._conn.close()
-            raise
+        self._db = SQLiteDatabase(
+            path,
+            what="job database",
+            ensure_schema=lambda conn: ensure_schema(conn, where=str(path)),
+            busy_timeout_s=busy_timeout_s,
+            durable=durable,
+        )
 
     # -- tenants' side ------------------------------------------------------------------------
     def submit(
@@ -354,8 +343,7 @@ class SQLiteJobStore:
         return int(entries), int(total_bytes)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     # -- plumbing -----------------------------------------------------------------------------
     def _change_held(self, job_id: str, worker_id: str, change: Callable[[Job], Job]) -> Job | None:
@@ -367,36 +355,11 @@ class SQLiteJobStore:
             _update(conn, changed)
             return changed
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        # Each statement outside BEGIN is its own consistent read transaction.
-        with self._lock, self._translated():
-            yield self._conn
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db.read()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A transaction holding the database's write lock from its first read, so what it
-        reads cannot change before it writes; rolled back if the body raises."""
-        with self._lock, self._translated():
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except (sqlite3.Error, OSError) as exc:
-            raise StorageError(
-                f"the job database {self.path} failed: {exc}; check that its folder is "
-                "writable and on a local disk (SQLite locking needs one)"
-            ) from exc
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db.write()
 
 
 def _load(conn: sqlite3.Connection, job_id: str) -> Job | None:
