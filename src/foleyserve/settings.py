@@ -44,6 +44,19 @@ class Settings(BaseSettings):
     """Job store: `sqlite:///path.db` or `redis://host:6379/0`. Default: SQLite in data_dir."""
     storage: str | None = None
     """Object store: a directory, or `s3://bucket/prefix?endpoint=...`. Default: data_dir."""
+    keys: str | None = None
+    """API key store: `sqlite:///path.db` or `redis://...`. Default: the job store's URL."""
+    api_keys_required: bool | None = None
+    """Whether API requests need `Authorization: Bearer <key>`. None: required unless the server
+    is bound to a loopback address and no key exists (then requests run as tenant `local`)."""
+    rate_limit_per_s: float = Field(2.0, gt=0)
+    """Job submissions a second, sustained, per API key and per client address."""
+    rate_limit_burst: float = Field(4.0, gt=0)
+    """Job submissions at once, per API key and per client address."""
+    fetch_allow_http: bool = False
+    """Let `video_url` use plain http (https only when False)."""
+    fetch_allow_private: bool = False
+    """Let `video_url` reach private addresses (on-premises, tests); never cloud metadata."""
 
     batch_policy: Literal["none", "fixed", "dynamic"] = "dynamic"
     max_batch_size: int = Field(16, ge=1, le=1024)
@@ -75,6 +88,9 @@ class Settings(BaseSettings):
 
     def store_url(self) -> str:
         return self.store or f"sqlite:///{self.data_dir / 'jobs.db'}"
+
+    def keys_url(self) -> str:
+        return self.keys or self.store_url()
 
     def storage_url(self) -> str:
         return self.storage or str(self.data_dir / "objects")

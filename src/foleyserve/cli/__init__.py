@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from foleyserve.cli import demo, generate, worker
+from foleyserve.cli import demo, generate, serve, worker
 
 app = typer.Typer(
     name="foleyserve",
@@ -18,6 +18,9 @@ app.command("batch")(generate.batch)
 app.command("demo")(demo.demo)
 app.command("example-clip")(demo.example_clip)
 app.command("worker")(worker.worker)
+app.command("serve")(serve.serve)
+app.command("api")(serve.api)
+app.add_typer(serve.keys_app, name="keys")
 
 
 def main() -> None:
