@@ -17,7 +17,7 @@ T = TypeVar("T")
 TEMP_PREFIX = ".foleyserve-"
 TEMP_SUFFIX = ".part"
 FILE_MODE = 0o644
-_MKDIR_ATTEMPTS = 3
+_MKDIR_ATTEMPTS = 10
 
 
 def write_atomically(path: Path, write: Callable[[BinaryIO], T]) -> T:
@@ -43,10 +43,11 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], T]) -> T:
 
 
 def _make_temp(folder: Path) -> tuple[int, str]:
-    # A concurrent delete may prune the folder between mkdir and mkstemp: make it again.
+    # A concurrent delete may prune the folder (or a parent) while we make it, or between
+    # making it and creating the file in it: make it again.
     for attempt in range(_MKDIR_ATTEMPTS):
-        folder.mkdir(parents=True, exist_ok=True)
         try:
+            folder.mkdir(parents=True, exist_ok=True)
             return tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
         except FileNotFoundError:
             if attempt == _MKDIR_ATTEMPTS - 1:
@@ -55,8 +56,13 @@ def _make_temp(folder: Path) -> tuple[int, str]:
 
 
 def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable, not only the file's bytes."""
-    fd = os.open(folder, os.O_RDONLY)
+    """Make the rename itself durable, not only the file's bytes. A folder that is gone was
+    emptied and pruned by a delete that came after our rename: the write happened, and so did
+    the delete, in that order; nothing is left to make durable."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except FileNotFoundError:
+        return
     try:
         os.fsync(fd)
     finally:
