@@ -15,6 +15,7 @@ import pytest
 from foleyserve.cache import RESULTS
 from foleyserve.engines.null import NullEngine
 from foleyserve.engines.procedural.engine import ProceduralEngine
+from foleyserve.errors import JobNotFound
 from foleyserve.jobs.model import Job, JobSpec, JobState, Priority
 from foleyserve.jobs.service import JobService
 from foleyserve.media.audio import decode_audio
@@ -253,3 +254,17 @@ def test_a_store_outage_is_waited_out(
         thread.join(timeout=10)
     assert not thread.is_alive()
     store.close()
+
+
+def test_finished_jobs_and_their_files_expire_after_the_retention(rig: Rig, clip: Path) -> None:
+    job = _submit(rig, clip)
+    rig.drain(rig.worker())
+    done = rig.store.get(job.id)
+    assert done.result is not None and done.spec.video_key is not None
+    keys = [done.result.audio_key, done.spec.video_key]
+    assert all(rig.objects.exists(key) for key in keys)
+    rig.clock.offset += timedelta(seconds=rig.settings.job_retention_s + 1)
+    rig.worker("w2").run_once()  # a fresh worker purges on its first turn
+    with pytest.raises(JobNotFound):
+        rig.store.get(job.id)
+    assert not any(rig.objects.exists(key) for key in keys)
