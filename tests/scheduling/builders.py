@@ -63,7 +63,8 @@ def drain(
             plans.append(plan)
             for job_id in plan.job_ids:
                 del queue[job_id]
-            counters.update(plan.charge)
+            for tenant, charge in plan.charge.items():
+                counters[tenant] = charge.applied_to(counters.get(tenant, 0.0))
         elif plan.wait_until_s is not None:
             assert plan.wait_until_s > now_s
             now_s = plan.wait_until_s

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from foleyserve.engines.base import LinearMemoryModel
-from foleyserve.jobs.model import Priority
+from foleyserve.jobs.model import Charge, Priority
 from foleyserve.scheduling.policy import (
     BatchPolicy,
     Plan,
@@ -30,7 +30,7 @@ def test_an_empty_queue_plans_nothing_and_waits_for_arrivals() -> None:
 def test_none_runs_the_oldest_job_alone() -> None:
     jobs = [cand("j2", at_s=2.0), cand("j1", at_s=1.0), cand("j3", at_s=3.0)]
     plan = plan_batch(jobs, now_s=3.0, policy=NONE, fairness={})
-    assert plan == Plan(("j1",), None, {"a": 1.0}, PlanReason.SINGLE)
+    assert plan == Plan(("j1",), None, {"a": Charge(0.0, 1.0)}, PlanReason.SINGLE)
 
 
 def test_fixed_waits_for_a_full_batch_then_times_out() -> None:
@@ -208,7 +208,8 @@ def test_charge_adds_costs_to_each_tenants_counter() -> None:
     ]
     plan = plan_batch(jobs, now_s=1.0, policy=DYNAMIC4, fairness={"a": 100.0, "b": 90.0})
     assert sorted(plan.job_ids) == ["a1", "a2", "b1"]
-    assert plan.charge == {"a": 105.0, "b": 95.0}
+    assert plan.charge == {"a": Charge(100.0, 5.0), "b": Charge(90.0, 5.0)}
+    assert plan.charge["a"].applied_to(100.0) == 105.0
 
 
 def test_a_budget_without_a_memory_model_is_refused() -> None:

@@ -101,9 +101,10 @@ def test_no_admitted_batch_exceeds_the_memory_budget(
             effective_rank(c.priority, now_s - c.queued_at_s, policy.aging_s) for c in runnable
         )
         assert set(plan.charge) == {c.tenant for c in batch}
-        for tenant, value in plan.charge.items():
+        for tenant, charge in plan.charge.items():
             spent_s = sum(c.cost_s for c in batch if c.tenant == tenant)
-            assert value >= fairness.get(tenant, 0.0) + spent_s - 1e-6
+            assert abs(charge.add_s - spent_s) <= 1e-9 * max(1.0, spent_s)
+            assert charge.applied_to(fairness.get(tenant, 0.0)) >= fairness.get(tenant, 0.0)
         assert plan.wait_until_s is None
     elif runnable:
         assert plan.reason is PlanReason.WAITING

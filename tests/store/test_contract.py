@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from foleyserve.errors import InvalidInput, JobNotFound, QueueFull
-from foleyserve.jobs.model import PAYLOAD_VERSION, JobError, JobState, Priority, Progress
+from foleyserve.jobs.model import PAYLOAD_VERSION, Charge, JobError, JobState, Priority, Progress
 from foleyserve.store.base import CacheEntry, JobStore
 
 from .conftest import StoreFactory
@@ -198,11 +198,30 @@ def test_claim_charges_only_tenants_that_got_a_job(store: JobStore) -> None:
     a, _ = store.submit(spec("a"), now=T0)
     b, _ = store.submit(spec("b"), now=T0)
     store.cancel(b.id, "b", now=T0)
-    store.claim([a.id, b.id], "w1", lease_s=LEASE_S, now=at(1), charge={"a": 8.5, "b": 8.0})
+    charge = {"a": Charge(0.0, 8.5), "b": Charge(0.0, 8.0)}
+    store.claim([a.id, b.id], "w1", lease_s=LEASE_S, now=at(1), charge=charge)
     assert store.fairness() == {"a": 8.5}
     c, _ = store.submit(spec("a"), now=T0)
-    store.claim([c.id], "w1", lease_s=LEASE_S, now=at(2), charge={"a": 17.0})
+    store.claim([c.id], "w1", lease_s=LEASE_S, now=at(2), charge={"a": Charge(8.5, 8.5)})
     assert store.fairness() == {"a": 17.0}
+
+
+def test_charges_planned_from_one_snapshot_add_up(store: JobStore) -> None:
+    """Two workers plan from the same counters (a at 10) and claim different jobs: both costs
+    count, where writing each worker's computed value would keep only the last."""
+    first, _ = store.submit(spec("a"), now=T0)
+    store.claim([first.id], "w0", lease_s=LEASE_S, now=at(1), charge={"a": Charge(0.0, 10.0)})
+    x, _ = store.submit(spec("a"), now=T0)
+    y, _ = store.submit(spec("a"), now=T0)
+    store.claim([x.id], "w1", lease_s=LEASE_S, now=at(2), charge={"a": Charge(10.0, 5.0)})
+    store.claim([y.id], "w2", lease_s=LEASE_S, now=at(2), charge={"a": Charge(10.0, 3.0)})
+    assert store.fairness() == {"a": 18.0}
+
+
+def test_a_charge_lifts_an_idle_tenant_to_its_floor(store: JobStore) -> None:
+    job, _ = store.submit(spec("a"), now=T0)
+    store.claim([job.id], "w1", lease_s=LEASE_S, now=at(1), charge={"a": Charge(300.0, 2.0)})
+    assert store.fairness() == {"a": 302.0}
 
 
 # -- heartbeat ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from foleyserve.errors import StorageError
-from foleyserve.jobs.model import PAYLOAD_VERSION, Job, JobState, Priority
+from foleyserve.jobs.model import PAYLOAD_VERSION, Charge, Job, JobState, Priority
 from foleyserve.store import redis_keys, rules
 from foleyserve.store.base import CacheEntry
 from foleyserve.store.redis import RedisJobStore
@@ -36,7 +36,7 @@ def store(redis_url: str, client: redis.Redis) -> Iterator[RedisJobStore]:
 def test_every_key_lives_under_the_prefix(store: RedisJobStore, client: redis.Redis) -> None:
     job, _ = store.submit(spec(deadline=at(60)), now=T0, idempotency_key="k")
     store.submit(spec(), now=T0)
-    store.claim([job.id], "w1", lease_s=30, now=at(1), charge={"acme": 8.0})
+    store.claim([job.id], "w1", lease_s=30, now=at(1), charge={"acme": Charge(0.0, 8.0)})
     store.complete(job.id, "w1", result(), now=at(2))
     store.cache_put("results", "k", CacheEntry("obj", 10), now=T0)
     store.queued(limit=10, per_tenant=1)

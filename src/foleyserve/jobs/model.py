@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -55,6 +55,19 @@ class Priority(StrEnum):
 _RANKS = {Priority.HIGH: 0, Priority.NORMAL: 1, Priority.LOW: 2}
 
 WebhookEvent = Literal["succeeded", "failed", "canceled", "expired", "running"]
+
+
+class Charge(NamedTuple):
+    """What running a batch costs one tenant's fairness counter, applied by the store in the
+    claim's transaction as `counter = max(counter, floor_s) + add_s`. The floor lifts a tenant
+    that was idle for long (no hoarded credit); adding, rather than writing a value computed
+    from a snapshot, keeps every charge when several workers plan from the same snapshot."""
+
+    floor_s: float
+    add_s: float
+
+    def applied_to(self, counter_s: float) -> float:
+        return max(counter_s, self.floor_s) + self.add_s
 
 
 class _Frozen(BaseModel):

@@ -24,8 +24,8 @@ How a plan is made:
    now. A smaller one waits until the head has been queued `max_wait_ms`, even when every
    compatible job already fits (more may come; an idle GPU for 50 ms costs less than a batch
    of one), unless a job in it would pass its deadline while waiting.
-5. `Plan.charge` holds the new counter of every tenant in the batch: its effective counter
-   plus the `cost_s` of its jobs in the batch.
+5. `Plan.charge` holds a `Charge` for every tenant in the batch: its effective counter as the
+   floor, plus the `cost_s` of its jobs in the batch; the store applies it atomically.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from functools import partial
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from foleyserve.jobs.model import Priority
+from foleyserve.jobs.model import Charge, Priority
 from foleyserve.scheduling.fairness import effective_counters, fair_order
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ class Plan:
     """The batch to claim, head first; empty: run nothing now."""
     wait_until_s: float | None
     """When to look again while a batch forms (None: only when new jobs arrive)."""
-    charge: Mapping[str, float]
+    charge: Mapping[str, Charge]
     """Tenant -> its new service counter after this batch (pass to `JobStore.claim`)."""
     reason: PlanReason
     unfit: tuple[str, ...] = field(default=())
@@ -213,9 +213,10 @@ def plan_batch(
         else:
             return Plan((), wait_until_s, {}, PlanReason.WAITING, unfit)
 
-    charge: dict[str, float] = {}
+    spent_s: dict[str, float] = {}
     for job in batch:
-        charge[job.tenant] = charge.get(job.tenant, counters[job.tenant]) + job.cost_s
+        spent_s[job.tenant] = spent_s.get(job.tenant, 0.0) + job.cost_s
+    charge = {tenant: Charge(counters[tenant], cost_s) for tenant, cost_s in spent_s.items()}
     return Plan(tuple(c.job_id for c in batch), None, charge, reason, unfit)
 
 

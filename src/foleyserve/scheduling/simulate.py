@@ -222,7 +222,8 @@ class _Simulation:
             BatchRun(worker, plan.job_ids, now_s, finished_s, longest_s, str(plan.reason))
         )
         heapq.heappush(self.running, (finished_s, index))
-        self.counters.update(plan.charge)
+        for tenant, charge in plan.charge.items():
+            self.counters[tenant] = charge.applied_to(self.counters.get(tenant, 0.0))
         for c in jobs:
             self.jobs[c.job_id] = JobRun(
                 c.job_id, c.tenant, c.priority, c.queued_at_s, now_s, finished_s, index

@@ -24,7 +24,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from foleyserve.jobs.model import Job, JobError, JobResult, JobSpec, JobState, Priority, Progress
+from foleyserve.jobs.model import (
+    Charge,
+    Job,
+    JobError,
+    JobResult,
+    JobSpec,
+    JobState,
+    Priority,
+    Progress,
+)
 
 
 @dataclass(frozen=True)
@@ -127,13 +136,14 @@ class JobStore(Protocol):
         *,
         lease_s: float,
         now: datetime,
-        charge: Mapping[str, float] | None = None,
+        charge: Mapping[str, Charge] | None = None,
     ) -> builtins.list[Job]:
         """Atomically move those of `job_ids` still queued to running under `worker_id` with a
         lease until now + lease_s, attempt + 1, `started_at=now`, progress stage "starting".
         Jobs canceled, expired, missing or claimed by another worker meanwhile are skipped.
-        `charge` maps tenant -> the new value of its service counter (the policy computes it);
-        a tenant's value is written with its claimed jobs, and only if it got at least one.
+        `charge` maps tenant -> a `Charge` (the policy computes it), applied to the tenant's
+        service counter in the same transaction as its claimed jobs, and only if it got at
+        least one: counter = max(counter, floor_s) + add_s.
         Returns the claimed jobs, in `job_ids` order."""
         ...
 

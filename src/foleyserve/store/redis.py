@@ -19,7 +19,16 @@ import redis
 
 from foleyserve.errors import StorageError
 from foleyserve.jobs.ids import new_job_id
-from foleyserve.jobs.model import Job, JobError, JobResult, JobSpec, JobState, Priority, Progress
+from foleyserve.jobs.model import (
+    Charge,
+    Job,
+    JobError,
+    JobResult,
+    JobSpec,
+    JobState,
+    Priority,
+    Progress,
+)
 from foleyserve.store import redis_scripts, rules
 from foleyserve.store.base import CacheEntry, HeartbeatReply, Page
 from foleyserve.store.codec import decode_cursor, dump_job, encode_cursor, load_job, to_us
@@ -193,7 +202,7 @@ class RedisJobStore:
         *,
         lease_s: float,
         now: datetime,
-        charge: Mapping[str, float] | None = None,
+        charge: Mapping[str, Charge] | None = None,
     ) -> builtins.list[Job]:
         def change(job: Job) -> Job | None:
             return rules.claimed(job, worker_id, lease_s=lease_s, now=now)
@@ -352,7 +361,7 @@ class RedisJobStore:
         job_ids: Sequence[str],
         change: Change,
         *,
-        charge: Mapping[str, float] | None = None,
+        charge: Mapping[str, Charge] | None = None,
     ) -> tuple[dict[str, Job], dict[str, Job | None]]:
         """Change each of `job_ids` atomically: read it, `change` it, write it if nobody else
         did meanwhile (else read it again). Returns (changed jobs as written, jobs left alone as
@@ -383,7 +392,7 @@ class RedisJobStore:
         raise _contention(pending[0])
 
     def _move(
-        self, moves: Sequence[tuple[Job, str]], charge: Mapping[str, float] | None
+        self, moves: Sequence[tuple[Job, str]], charge: Mapping[str, Charge] | None
     ) -> builtins.list[bool]:
         """Run TRANSITION: write each (new job, revision it was computed from)."""
         keys = self._keys
@@ -398,8 +407,8 @@ class RedisJobStore:
                 _us_arg(job.spec.deadline),
                 _us_arg(job.finished_at),
             ]
-        for tenant, service_s in (charge or {}).items():
-            args += [tenant, float(service_s)]
+        for tenant, tenant_charge in (charge or {}).items():
+            args += [tenant, float(tenant_charge.floor_s), float(tenant_charge.add_s)]
         job_keys: builtins.list[str] = []
         for job, _ in moves:
             job_keys += [keys.job(job.id), keys.tenant_queue(job.spec.priority, job.spec.tenant)]

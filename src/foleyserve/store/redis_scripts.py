@@ -74,9 +74,10 @@ TRANSITION = (
 -- KEYS: 1 counts  2 leases  3 deadlines  4 finished  5..7 queues by rank
 --       8..10 backlogged by rank  11 fairness, then 2 per job: job  tenant_queue
 -- ARGV: 1 n, then 7 per job: id  expected rev  new state  payload  lease_us  deadline_us
---       finished_us; then pairs: tenant  new service counter (claim's charge)
--- Returns one 1 (applied) or 0 (job changed or gone since read) per job. A charge is written
--- only for tenants with a job moved queued -> running here.
+--       finished_us; then triples: tenant  floor_s  add_s (claim's charge)
+-- Returns one 1 (applied) or 0 (job changed or gone since read) per job. A charge is applied,
+-- counter = max(counter, floor_s) + add_s, only for tenants with a job moved queued -> running
+-- here.
 local n = tonumber(ARGV[1])
 local served = {}
 local applied = {}
@@ -112,8 +113,12 @@ for i = 1, n do
     applied[i] = 1
   end
 end
-for c = 2 + n * 7, #ARGV, 2 do
-  if served[ARGV[c]] then redis.call('HSET', KEYS[11], ARGV[c], ARGV[c + 1]) end
+for c = 2 + n * 7, #ARGV, 3 do
+  if served[ARGV[c]] then
+    local counter = tonumber(redis.call('HGET', KEYS[11], ARGV[c])) or 0
+    local charged = math.max(counter, tonumber(ARGV[c + 1])) + tonumber(ARGV[c + 2])
+    redis.call('HSET', KEYS[11], ARGV[c], string.format('%.17g', charged))
+  end
 end
 return applied
 """

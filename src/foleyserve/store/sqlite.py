@@ -18,7 +18,16 @@ from datetime import datetime
 from pathlib import Path
 
 from foleyserve.jobs.ids import new_job_id
-from foleyserve.jobs.model import Job, JobError, JobResult, JobSpec, JobState, Priority, Progress
+from foleyserve.jobs.model import (
+    Charge,
+    Job,
+    JobError,
+    JobResult,
+    JobSpec,
+    JobState,
+    Priority,
+    Progress,
+)
 from foleyserve.store import rules
 from foleyserve.store.base import CacheEntry, HeartbeatReply, Page
 from foleyserve.store.codec import decode_cursor, dump_job, encode_cursor, load_job, to_us
@@ -178,7 +187,7 @@ class SQLiteJobStore:
         *,
         lease_s: float,
         now: datetime,
-        charge: Mapping[str, float] | None = None,
+        charge: Mapping[str, Charge] | None = None,
     ) -> builtins.list[Job]:
         claimed: builtins.list[Job] = []
         with self._write() as conn:
@@ -192,9 +201,13 @@ class SQLiteJobStore:
                     claimed.append(running)
             served = {job.spec.tenant for job in claimed}
             conn.executemany(
-                "INSERT INTO tenants (tenant, service_s) VALUES (?, ?) "
-                "ON CONFLICT (tenant) DO UPDATE SET service_s = excluded.service_s",
-                [(t, value) for t, value in (charge or {}).items() if t in served],
+                "INSERT INTO tenants (tenant, service_s) VALUES (:tenant, MAX(0, :floor) + :add) "
+                "ON CONFLICT (tenant) DO UPDATE SET service_s = MAX(service_s, :floor) + :add",
+                [
+                    {"tenant": t, "floor": c.floor_s, "add": c.add_s}
+                    for t, c in (charge or {}).items()
+                    if t in served
+                ],
             )
         return claimed
 
