@@ -82,7 +82,12 @@ class VideoServer(ThreadingHTTPServer):
         return f"{scheme}://{host}:{self.port}{path}"
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        self.errors.append(sys.exc_info()[1])
+        error = sys.exc_info()[1]
+        # A client that refuses an answer may reset the connection while the handler waits for
+        # its next request on the kept-alive connection: that is the client's right, not a
+        # failure of this server.
+        if not isinstance(error, ConnectionError):
+            self.errors.append(error)
 
     def _record_sni(
         self, _sock: ssl.SSLObject | ssl.SSLSocket, name: str | None, _ctx: ssl.SSLContext
