@@ -7,11 +7,12 @@ Every field can be set by an environment variable `FOLEYSERVE_<FIELD>` (upper ca
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from foleyserve.api.client_ip import parse_networks
 from foleyserve.media.probe import MediaLimits
 
 
@@ -53,6 +54,10 @@ class Settings(BaseSettings):
     """Job submissions a second, sustained, per API key and per client address."""
     rate_limit_burst: float = Field(4.0, gt=0)
     """Job submissions at once, per API key and per client address."""
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    """Proxies whose `X-Forwarded-For` is believed (addresses or CIDR networks, comma-separated
+    in the environment, e.g. `10.0.0.0/8,127.0.0.1`). The client address of a request from one
+    of them is the right-most untrusted hop of that header; empty: always the TCP peer."""
     fetch_allow_http: bool = False
     """Let `video_url` use plain http (https only when False)."""
     fetch_allow_private: bool = False
@@ -85,6 +90,16 @@ class Settings(BaseSettings):
     """Bytes of results the result cache remembers (a file itself lives as long as its job)."""
     feature_cache_bytes: int = Field(2 * 1024**3, ge=0)
     """Each of the video- and text-feature caches."""
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        """A comma-separated string (the environment's form) or a sequence -> the networks in
+        canonical form; `ValueError` names an entry that is not an address or network."""
+        entries = value.split(",") if isinstance(value, str) else value
+        if isinstance(entries, list | tuple):
+            return tuple(str(net) for net in parse_networks(str(e) for e in entries))
+        return value
 
     def store_url(self) -> str:
         return self.store or f"sqlite:///{self.data_dir / 'jobs.db'}"

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from foleyserve.api.client_ip import client_address, parse_networks
 from foleyserve.api.ratelimit import Decision, Rate, RateLimiter, check, rate_limit_headers
 from foleyserve.auth.keys import KeyStore, unauthorized
 from foleyserve.cache import ObjectCache
@@ -99,6 +100,9 @@ class Caller:
     tenant: str
     key_id: str | None
     """None for the `local` tenant (no key sent)."""
+    admin: bool = False
+    """The key's tenant is an admin (`foleyserve keys create --admin`); the `local` tenant is
+    one too, since without keys everyone on the machine already runs the whole server."""
 
 
 def get_caller(state: StateDep, authorization: Annotated[str | None, Header()] = None) -> Caller:
@@ -107,12 +111,12 @@ def get_caller(state: StateDep, authorization: Annotated[str | None, Header()] =
     if authorization is None:
         if state.keys_required:
             raise unauthorized()
-        return Caller(LOCAL_TENANT, None)
+        return Caller(LOCAL_TENANT, None, admin=True)
     scheme, _, key = authorization.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise unauthorized()
     tenant, api_key = state.keys.authenticate(key.strip(), now=state.clock())
-    return Caller(tenant.id, api_key.id)
+    return Caller(tenant.id, api_key.id, admin=tenant.admin)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
@@ -132,9 +136,14 @@ class _Recording:
 
 def rate_limited_caller(request: Request, state: StateDep, caller: CallerDep) -> Caller:
     """Charge one submission to the caller's key and to its address; refuse with
-    `RateLimited` when either is spent. The tighter decision's headers go on the answer."""
+    `RateLimited` when either is spent. The tighter decision's headers go on the answer.
+    The address is the peer's, or the client's as told by a trusted proxy (`client_ip`)."""
     rate = Rate(state.settings.rate_limit_per_s, state.settings.rate_limit_burst)
-    client = request.client.host if request.client else "unknown"
+    client = client_address(
+        request.client.host if request.client else None,
+        request.headers.getlist("x-forwarded-for"),
+        parse_networks(state.settings.trusted_proxies),
+    )
     limits = (
         (f"key:{caller.key_id or caller.tenant}", "API key"),
         (f"ip:{client}", "client address"),

@@ -111,7 +111,9 @@ def _run(host: str, port: int, *, embedded: bool) -> None:
         auth = "API keys required" if settings.api_keys_required else "no API keys (tenant local)"
         stderr.print(f"foleyserve on http://{host}:{port} ({auth}); docs at /docs")
         try:
-            uvicorn.run(app, host=host, port=port, log_level="info")
+            # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by
+            # default; the API applies FOLEYSERVE_TRUSTED_PROXIES itself (api/client_ip.py).
+            uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
         finally:
             if worker is not None and thread is not None:
                 worker.request_stop()
