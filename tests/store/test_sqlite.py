@@ -77,8 +77,9 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     ids = [store.submit(spec(t), now=at(i))[0].id for i, t in enumerate("aab")]
     store.close()
     conn = _raw(path)
-    # Version 1 was version 2 without this index.
+    # Version 1 was version 3 without this index and the webhook outbox (added by 2 -> 3).
     conn.execute("DROP INDEX jobs_tenant_queue")
+    conn.execute("DROP TABLE outbox")
     conn.execute("UPDATE schema_version SET version = 1")
     conn.close()
     store = SQLiteJobStore(path)
@@ -92,6 +93,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     try:
         assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
         assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'jobs_tenant_queue'")
+        assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone() == (0,)
     finally:
         conn.close()
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from foleyserve.jobs.events import JobEvent
 from foleyserve.jobs.model import (
     Charge,
     Job,
@@ -200,9 +201,54 @@ class JobStore(Protocol):
         """Jobs per state (every state present, 0 when none)."""
         ...
 
+    def depth_by_tenant(self) -> dict[tuple[Priority, str], int]:
+        """Queued jobs per (priority, tenant), only pairs with at least one."""
+        ...
+
+    def running(self, *, limit: int = 1000) -> builtins.list[Job]:
+        """Up to `limit` running jobs (each names its `worker_id`), soonest lease end first."""
+        ...
+
+    def finished(
+        self, *, since: datetime, state: JobState | None = None, limit: int = 500
+    ) -> builtins.list[Job]:
+        """Up to `limit` jobs finished at or after `since`, last finished first, only those
+        in `state` if given (`limit` >= 1, else `InvalidInput`). Of every tenant."""
+        ...
+
+    def retry(self, job_id: str) -> Job:
+        """An operator's retry: a failed job back to queued (see `rules.operator_retried`). Raises
+        `JobNotFound`, or `InvalidInput` (`job_not_failed`) for a job not failed."""
+        ...
+
     def purge(self, *, finished_before: datetime) -> builtins.list[Job]:
         """Forget finished jobs with `finished_at` before `finished_before` (from every index,
         idempotency keys included); returns them (to delete files)."""
+        ...
+
+    # -- webhook outbox (events written with the changes they announce) ----------------------
+    def events_due(
+        self, owner: str, *, limit: int, lease_s: float, now: datetime
+    ) -> builtins.list[JobEvent]:
+        """Lease up to `limit` events due by `now`, earliest due first, to `owner` until
+        now + lease_s (their `due_at` moves there), so that two dispatchers never send one
+        event at once. An event neither `event_done` nor `event_retry`d by then is due again
+        (at-least-once). Every change of a job with a `webhook_url` into a state its
+        `webhook_events` names adds one event, in the change's own transaction."""
+        ...
+
+    def event_done(self, event_id: str, owner: str) -> bool:
+        """Forget a leased event (delivered, or given up). False, changing nothing, when
+        `owner` no longer holds its lease."""
+        ...
+
+    def event_retry(self, event_id: str, owner: str, *, due_at: datetime, error: str) -> bool:
+        """Release a leased event to be tried again at `due_at`, with `attempts + 1` and
+        `last_error=error`. False, changing nothing, when `owner` no longer holds it."""
+        ...
+
+    def events_pending(self) -> int:
+        """Events not yet delivered or given up (leased ones included)."""
         ...
 
     # -- cache index (objects live in the ObjectStore) ----------------------------------------

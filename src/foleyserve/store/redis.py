@@ -18,6 +18,7 @@ from typing import Any
 import redis
 
 from foleyserve.errors import StorageError
+from foleyserve.jobs.events import JobEvent, dump_event, new_event_id
 from foleyserve.jobs.ids import new_job_id
 from foleyserve.jobs.model import (
     Charge,
@@ -34,6 +35,7 @@ from foleyserve.store.base import CacheEntry, HeartbeatReply, Page
 from foleyserve.store.codec import decode_cursor, dump_job, encode_cursor, load_job, to_us
 from foleyserve.store.redis_errors import translating
 from foleyserve.store.redis_keys import DEFAULT_PREFIX, RedisKeys
+from foleyserve.store.redis_outbox import RedisOutbox
 from foleyserve.store.redis_tenant_queues import TenantQueues
 
 _MAX_ROUNDS = 32
@@ -45,6 +47,9 @@ _CHUNK = 256
 
 Change = Callable[[Job], Job | None]
 """What a job becomes, or None to leave it as it is."""
+
+_Move = tuple[Job, str, JobEvent | None]
+"""A job's new version, the revision it was computed from, and the event it announces."""
 
 
 _translated = translating("the job store")
@@ -69,6 +74,7 @@ class RedisJobStore:
         self._cache_get = client.register_script(redis_scripts.CACHE_GET)
         self._cache_put = client.register_script(redis_scripts.CACHE_PUT)
         self._cache_evict = client.register_script(redis_scripts.CACHE_EVICT)
+        self._outbox = RedisOutbox(client, self._keys)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = DEFAULT_PREFIX) -> RedisJobStore:
@@ -274,6 +280,50 @@ class RedisJobStore:
         return {state: int(stored.get(state.value, 0)) for state in JobState}
 
     @_translated
+    def depth_by_tenant(self) -> dict[tuple[Priority, str], int]:
+        return self._tenant_queues.depths()
+
+    @_translated
+    def running(self, *, limit: int = 1000) -> builtins.list[Job]:
+        if limit <= 0:
+            return []
+        job_ids = _members(self._redis.zrange(self._keys.leases, 0, limit - 1))
+        jobs = self._read_payloads(job_ids)
+        return [job for job in jobs if job is not None and job.state is JobState.RUNNING]
+
+    @_translated
+    def finished(
+        self, *, since: datetime, state: JobState | None = None, limit: int = 500
+    ) -> builtins.list[Job]:
+        rules.check_limit(limit)
+        found: builtins.list[Job] = []
+        offset, since_us = 0, to_us(since)
+        # Filtering by state happens here, so the answer may take several batches.
+        while len(found) < limit:
+            job_ids = _members(
+                self._redis.zrevrangebyscore(
+                    self._keys.finished, "+inf", since_us, start=offset, num=_CHUNK
+                )
+            )
+            for job in self._read_payloads(job_ids):
+                if job is not None and job.state.finished and state in (None, job.state):
+                    found.append(job)
+            if len(job_ids) < _CHUNK:
+                break
+            offset += _CHUNK
+        return found[:limit]
+
+    @_translated
+    def retry(self, job_id: str) -> Job:
+        def change(job: Job) -> Job | None:
+            return rules.operator_retried(rules.visible(job, job_id, None))
+
+        changed, _ = self._apply([job_id], change)
+        if job_id not in changed:
+            raise rules.not_found(job_id)
+        return changed[job_id]
+
+    @_translated
     def purge(self, *, finished_before: datetime) -> builtins.list[Job]:
         job_ids = _members(
             self._redis.zrangebyscore(self._keys.finished, "-inf", f"({to_us(finished_before)}")
@@ -284,6 +334,25 @@ class RedisJobStore:
             # Finished jobs never change, so a refused one was deleted by someone else.
             purged += self._forget(builtins.list(found.values()))
         return purged
+
+    # -- webhook outbox (the scripts and reads are in redis_outbox) -------------------------
+    @_translated
+    def events_due(
+        self, owner: str, *, limit: int, lease_s: float, now: datetime
+    ) -> builtins.list[JobEvent]:
+        return self._outbox.lease(owner, limit=limit, lease_s=lease_s, now=now)
+
+    @_translated
+    def event_done(self, event_id: str, owner: str) -> bool:
+        return self._outbox.done(event_id, owner)
+
+    @_translated
+    def event_retry(self, event_id: str, owner: str, *, due_at: datetime, error: str) -> bool:
+        return self._outbox.retry(event_id, owner, due_at=due_at, error=error)
+
+    @_translated
+    def events_pending(self) -> int:
+        return self._outbox.pending()
 
     # -- cache index --------------------------------------------------------------------------
     @_translated
@@ -329,6 +398,7 @@ class RedisJobStore:
         ('full', jobs queued)."""
         keys = self._keys
         tenant = job.spec.tenant
+        event = rules.job_event(None, job, event_id=new_event_id())
         status, value = self._submit(
             keys=[
                 keys.job(job.id),
@@ -341,6 +411,8 @@ class RedisJobStore:
                 *keys.queues(),
                 keys.tenant_queue(job.spec.priority, tenant),
                 keys.backlogged(job.spec.priority),
+                keys.outbox,
+                keys.outbox_due,
             ],
             args=[
                 job.id,
@@ -352,6 +424,7 @@ class RedisJobStore:
                 "" if max_queued is None else max_queued,
                 _us_arg(job.spec.deadline),
                 _us_arg(job.finished_at),
+                *_event_args(event),
             ],
         )
         return str(status), value
@@ -373,18 +446,18 @@ class RedisJobStore:
             if not pending:
                 return changed, untouched
             current = self._read_many(pending)
-            moves: builtins.list[tuple[Job, str]] = []
+            moves: builtins.list[_Move] = []
             for job_id in pending:
                 job, rev = current.get(job_id, (None, ""))
                 new = None if job is None else change(job)
-                if new is None:
+                if job is None or new is None:
                     untouched[job_id] = job
                 else:
-                    moves.append((new, rev))
+                    moves.append((new, rev, rules.job_event(job, new, event_id=new_event_id())))
             pending = []
             for start in range(0, len(moves), _CHUNK):
                 chunk = moves[start : start + _CHUNK]
-                for (new, _), applied in zip(chunk, self._move(chunk, charge), strict=True):
+                for (new, _, _), applied in zip(chunk, self._move(chunk, charge), strict=True):
                     if applied:
                         changed[new.id] = new
                     else:
@@ -392,12 +465,13 @@ class RedisJobStore:
         raise _contention(pending[0])
 
     def _move(
-        self, moves: Sequence[tuple[Job, str]], charge: Mapping[str, Charge] | None
+        self, moves: Sequence[_Move], charge: Mapping[str, Charge] | None
     ) -> builtins.list[bool]:
-        """Run TRANSITION: write each (new job, revision it was computed from)."""
+        """Run TRANSITION: write each (new job, revision it was computed from, the webhook
+        event the change announces)."""
         keys = self._keys
         args: builtins.list[str | int | float] = [len(moves)]
-        for job, rev in moves:
+        for job, rev, event in moves:
             args += [
                 job.id,
                 rev,
@@ -406,13 +480,15 @@ class RedisJobStore:
                 _us_arg(job.lease_expires_at),
                 _us_arg(job.spec.deadline),
                 _us_arg(job.finished_at),
+                *_event_args(event),
             ]
         for tenant, tenant_charge in (charge or {}).items():
             args += [tenant, float(tenant_charge.floor_s), float(tenant_charge.add_s)]
         job_keys: builtins.list[str] = []
-        for job, _ in moves:
+        for job, _, _ in moves:
             job_keys += [keys.job(job.id), keys.tenant_queue(job.spec.priority, job.spec.tenant)]
-        applied = self._transition(keys=[*self._indexes(), keys.fairness, *job_keys], args=args)
+        fixed = [*self._indexes(), keys.fairness, keys.outbox, keys.outbox_due]
+        applied = self._transition(keys=[*fixed, *job_keys], args=args)
         return [bool(flag) for flag in applied]
 
     def _forget(self, jobs: Sequence[tuple[Job, str]]) -> builtins.list[Job]:
@@ -491,6 +567,13 @@ def _scored(rows: Any) -> builtins.list[tuple[str, int]]:
 def _load_entry(text: str) -> CacheEntry:
     fields = json.loads(text)
     return CacheEntry(object_key=str(fields["object_key"]), size_bytes=int(fields["size_bytes"]))
+
+
+def _event_args(event: JobEvent | None) -> builtins.list[str | int]:
+    """The three script arguments of an event (id, due_us, payload); empty strings for none."""
+    if event is None:
+        return ["", "", ""]
+    return [event.id, to_us(event.due_at), dump_event(event)]
 
 
 def _us_arg(moment: datetime | None) -> str | int:

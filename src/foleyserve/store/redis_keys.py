@@ -81,6 +81,17 @@ COUNTS = "counts"
 FAIRNESS = "fairness"
 """Hash: tenant -> service counter (estimated GPU-seconds charged so far)."""
 
+OUTBOX = "outbox"
+"""Hash: webhook event id -> the JobEvent's versioned JSON (`foleyserve.jobs.events`), written
+by SUBMIT and TRANSITION with the change it announces."""
+
+OUTBOX_DUE = "outbox_due"
+"""Sorted set: event ids scored by when they may be tried next (µs); while leased, by when the
+lease ends. Dispatchers lease the head."""
+
+OUTBOX_OWNER = "outbox_owner"
+"""Hash: event id -> the dispatcher holding its lease (absent when not leased)."""
+
 CACHE_ENTRIES = "cache_entries:"
 """Hash per cache namespace, `cache_entries:<namespace>`: key -> JSON
 `{"object_key": ..., "size_bytes": ...}`."""
@@ -161,6 +172,18 @@ class RedisKeys:
     @property
     def cache_bytes(self) -> str:
         return self.prefix + CACHE_BYTES
+
+    @property
+    def outbox(self) -> str:
+        return self.prefix + OUTBOX
+
+    @property
+    def outbox_due(self) -> str:
+        return self.prefix + OUTBOX_DUE
+
+    @property
+    def outbox_owner(self) -> str:
+        return self.prefix + OUTBOX_OWNER
 
 
 def by_rank() -> list[Priority]:

@@ -30,6 +30,14 @@ local function dequeue(queue, tenant_queue, backlogged, tenant, id)
   redis.call('ZREM', tenant_queue, id)
   if redis.call('ZCARD', tenant_queue) == 0 then redis.call('SREM', backlogged, tenant) end
 end
+
+-- A job's webhook event goes into the outbox with the change that makes it (empty id: none).
+local function add_event(outbox, outbox_due, event_id, due_us, payload)
+  if event_id ~= '' then
+    redis.call('HSET', outbox, event_id, payload)
+    redis.call('ZADD', outbox_due, due_us, event_id)
+  end
+end
 """
 
 SUBMIT = (
@@ -37,9 +45,9 @@ SUBMIT = (
     + """
 -- KEYS: 1 job  2 tenant_jobs  3 idempotency(tenant)  4 seq  5 counts  6 deadlines  7 finished
 --       8..10 queues by rank (high, normal, low)  11 tenant_queue(priority, tenant)
---       12 backlogged(priority)
+--       12 backlogged(priority)  13 outbox  14 outbox_due
 -- ARGV: 1 job_id  2 payload  3 state  4 tenant  5 rank  6 idempotency key  7 max_queued
---       8 deadline_us  9 finished_us
+--       8 deadline_us  9 finished_us  10 event id  11 event due_us  12 event payload
 -- Returns {'created', seq} | {'existing', job_id} | {'full', queued}
 local job_id, state, rank, idem_key = ARGV[1], ARGV[3], tonumber(ARGV[5]), ARGV[6]
 if idem_key ~= '' then
@@ -63,6 +71,7 @@ if state == 'queued' then
 else
   redis.call('ZADD', KEYS[7], ARGV[9], job_id)
 end
+add_event(KEYS[13], KEYS[14], ARGV[10], ARGV[11], ARGV[12])
 return {'created', seq}
 """
 )
@@ -70,11 +79,14 @@ return {'created', seq}
 TRANSITION = (
     _QUEUE_INDEXES
     + """
--- Moves jobs between states (claim, heartbeat, complete, fail, cancel, requeue_expired).
+-- Moves jobs between states (claim, heartbeat, complete, fail, cancel, requeue_expired,
+-- retry).
 -- KEYS: 1 counts  2 leases  3 deadlines  4 finished  5..7 queues by rank
---       8..10 backlogged by rank  11 fairness, then 2 per job: job  tenant_queue
--- ARGV: 1 n, then 7 per job: id  expected rev  new state  payload  lease_us  deadline_us
---       finished_us; then triples: tenant  floor_s  add_s (claim's charge)
+--       8..10 backlogged by rank  11 fairness  12 outbox  13 outbox_due, then 2 per job: job
+--       tenant_queue
+-- ARGV: 1 n, then 10 per job: id  expected rev  new state  payload  lease_us  deadline_us
+--       finished_us  event id  event due_us  event payload; then triples: tenant  floor_s
+--       add_s (claim's charge)
 -- Returns one 1 (applied) or 0 (job changed or gone since read) per job. A charge is applied,
 -- counter = max(counter, floor_s) + add_s, only for tenants with a job moved queued -> running
 -- here.
@@ -82,7 +94,7 @@ local n = tonumber(ARGV[1])
 local served = {}
 local applied = {}
 for i = 1, n do
-  local key, tenant_queue, a = KEYS[10 + 2 * i], KEYS[11 + 2 * i], 1 + (i - 1) * 7
+  local key, tenant_queue, a = KEYS[12 + 2 * i], KEYS[13 + 2 * i], 1 + (i - 1) * 10
   local id, rev, new_state = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local current = redis.call('HMGET', key, 'rev', 'state', 'rank', 'seq', 'tenant')
   if current[1] ~= rev then
@@ -95,6 +107,8 @@ for i = 1, n do
       redis.call('ZREM', KEYS[3], id)
     elseif old_state == 'running' then
       redis.call('ZREM', KEYS[2], id)
+    else
+      redis.call('ZREM', KEYS[4], id)  -- finished, and now retried (see `rules.operator_retried`)
     end
     if new_state == 'queued' then
       enqueue(queue, tenant_queue, backlogged, tenant, current[4], id)
@@ -110,10 +124,11 @@ for i = 1, n do
       redis.call('HINCRBY', KEYS[1], new_state, 1)
     end
     if old_state == 'queued' and new_state == 'running' then served[tenant] = true end
+    add_event(KEYS[12], KEYS[13], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10])
     applied[i] = 1
   end
 end
-for c = 2 + n * 7, #ARGV, 3 do
+for c = 2 + n * 10, #ARGV, 3 do
   if served[ARGV[c]] then
     local counter = tonumber(redis.call('HGET', KEYS[11], ARGV[c])) or 0
     local charged = math.max(counter, tonumber(ARGV[c + 1])) + tonumber(ARGV[c + 2])
@@ -157,6 +172,50 @@ end
 return deleted
 """
 )
+
+EVENTS_LEASE = """
+-- KEYS: 1 outbox  2 outbox_due  3 outbox_owner
+-- ARGV: 1 now_us  2 limit  3 until_us  4 owner
+-- Leases the due events, earliest first: each moves to until_us, owned by owner. Returns
+-- their payloads (the caller sets `due_at` in what it holds; the stored payload keeps the
+-- last one written, and `due_at` is the score's).
+local leased = {}
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do
+  local payload = redis.call('HGET', KEYS[1], id)
+  if payload then
+    redis.call('ZADD', KEYS[2], ARGV[3], id)
+    redis.call('HSET', KEYS[3], id, ARGV[4])
+    leased[#leased + 1] = payload
+  else
+    redis.call('ZREM', KEYS[2], id)
+  end
+end
+return leased
+"""
+
+EVENT_DONE = """
+-- KEYS: 1 outbox  2 outbox_due  3 outbox_owner
+-- ARGV: 1 event id  2 owner
+-- Forgets the event if owner holds its lease. Returns 1, or 0 (not held).
+if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1
+"""
+
+EVENT_RETRY = """
+-- KEYS: 1 outbox  2 outbox_due  3 outbox_owner
+-- ARGV: 1 event id  2 owner  3 due_us  4 payload
+-- Releases the event to be due at due_us, with its new payload, if owner holds its lease.
+-- Returns 1, or 0 (not held).
+if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1
+"""
 
 FILL_TENANT_QUEUES = """
 -- Puts jobs queued before the per-tenant queues existed (key schema 1) into them.

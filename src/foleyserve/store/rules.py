@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from foleyserve.errors import InvalidInput, JobNotFound, QueueFull
+from foleyserve.jobs.events import JobEvent
 from foleyserve.jobs.model import Job, JobError, JobResult, JobSpec, JobState, Progress
 
 QUEUE_FULL_RETRY_AFTER_S = 5.0
@@ -145,6 +146,30 @@ def canceled(job: Job, *, now: datetime) -> Job | None:
     return None
 
 
+def operator_retried(job: Job) -> Job:
+    """What an operator's `retry` does: failed -> queued, as if new (no attempts, no error),
+    at its original place in its priority's queue. Raises `InvalidInput` (`job_not_failed`)
+    for a job in any other state: only failures are worth running again."""
+    if job.state is not JobState.FAILED:
+        raise InvalidInput(
+            f"job {job.id} is {job.state.value}; only failed jobs can be retried",
+            code="job_not_failed",
+        )
+    return job.model_copy(
+        update={
+            "state": JobState.QUEUED,
+            "attempts": 0,
+            "started_at": None,
+            "finished_at": None,
+            "worker_id": None,
+            "lease_expires_at": None,
+            "cancel_requested": False,
+            "progress": Progress(),
+            "error": None,
+        }
+    )
+
+
 def lease_expired(job: Job, now: datetime) -> bool:
     return (
         job.state is JobState.RUNNING
@@ -171,6 +196,40 @@ def expired_or_lost(job: Job, *, now: datetime) -> Job | None:
     if deadline_passed(job, now):
         return _finished(job, JobState.EXPIRED, now=now)
     return None
+
+
+def job_event(before: Job | None, after: Job, *, event_id: str) -> JobEvent | None:
+    """The webhook event that the change `before` -> `after` (None: a new job) announces, due
+    when it happened (`started_at` for `running`, else `finished_at`); None when the job has no
+    `webhook_url`, its state did not change, or its tenant did not ask for that state's event.
+    Stores write it with the change, in one transaction."""
+    url = after.spec.webhook_url
+    if url is None or (before is not None and before.state is after.state):
+        return None
+    event = next((e for e in after.spec.webhook_events if e == after.state.value), None)
+    if event is None:
+        return None
+    happened = after.started_at if after.state is JobState.RUNNING else after.finished_at
+    return JobEvent(
+        id=event_id, event=event, url=url, job=after, due_at=happened or after.created_at
+    )
+
+
+def retried(event: JobEvent, *, due_at: datetime, error: str) -> JobEvent:
+    """What `event_retry` makes of a leased event: one more attempt counted, due again later."""
+    return event.model_copy(
+        update={"attempts": event.attempts + 1, "due_at": due_at, "last_error": error}
+    )
+
+
+def check_lease(lease_s: float) -> None:
+    if lease_s <= 0:
+        raise ValueError(f"lease_s must be positive, not {lease_s}")
+
+
+def lease_end(now: datetime, lease_s: float) -> datetime:
+    check_lease(lease_s)
+    return now + timedelta(seconds=lease_s)
 
 
 def _requeued(job: Job, error: JobError) -> Job:

@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 
+from foleyserve.jobs.events import JobEvent, new_event_id
 from foleyserve.jobs.ids import new_job_id
 from foleyserve.jobs.model import (
     Charge,
@@ -29,6 +30,7 @@ from foleyserve.jobs.model import (
     Progress,
 )
 from foleyserve.store import rules
+from foleyserve.store import sqlite_outbox as outbox
 from foleyserve.store.base import CacheEntry, HeartbeatReply, Page
 from foleyserve.store.codec import decode_cursor, dump_job, encode_cursor, load_job, to_us
 from foleyserve.store.sqlite_db import SQLiteDatabase
@@ -154,7 +156,7 @@ class SQLiteJobStore:
             changed = rules.canceled(job, now=now)
             if changed is None:
                 return job
-            _update(conn, changed)
+            _update(conn, changed, before=job)
             return changed
 
     def delete(self, job_id: str, tenant: str | None) -> Job:
@@ -193,11 +195,11 @@ class SQLiteJobStore:
         with self._write() as conn:
             for job_id in dict.fromkeys(job_ids):
                 job = _load(conn, job_id)
-                running = (
-                    None if job is None else rules.claimed(job, worker_id, lease_s=lease_s, now=now)
-                )
+                if job is None:
+                    continue
+                running = rules.claimed(job, worker_id, lease_s=lease_s, now=now)
                 if running is not None:
-                    _update(conn, running)
+                    _update(conn, running, before=job)
                     claimed.append(running)
             served = {job.spec.tenant for job in claimed}
             conn.executemany(
@@ -227,7 +229,7 @@ class SQLiteJobStore:
                     reply.lost.append(job_id)
                     continue
                 renewed = rules.renewed(job, job_progress, lease_s=lease_s, now=now)
-                _update(conn, renewed)
+                _update(conn, renewed, before=job)
                 if renewed.cancel_requested:
                     reply.cancel.append(job_id)
         return reply
@@ -263,9 +265,10 @@ class SQLiteJobStore:
                 (now_us, now_us),
             ).fetchall()
             for (payload,) in rows:
-                job = rules.expired_or_lost(load_job(payload), now=now)
+                before = load_job(payload)
+                job = rules.expired_or_lost(before, now=now)
                 if job is not None:
-                    _update(conn, job)
+                    _update(conn, job, before=before)
                     changed.append(job)
         return changed
 
@@ -287,6 +290,45 @@ class SQLiteJobStore:
         counts.update({JobState(state): count for state, count in rows})
         return counts
 
+    def depth_by_tenant(self) -> dict[tuple[Priority, str], int]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT priority_rank, tenant, COUNT(*) FROM jobs INDEXED BY jobs_tenant_queue "
+                "WHERE state = 'queued' GROUP BY priority_rank, tenant"
+            ).fetchall()
+        return {(_PRIORITY_BY_RANK[rank], tenant): count for rank, tenant, count in rows}
+
+    def running(self, *, limit: int = 1000) -> builtins.list[Job]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT payload FROM jobs INDEXED BY jobs_leases WHERE state = 'running' "
+                "ORDER BY lease_expires_us, seq LIMIT ?",
+                (max(limit, 0),),
+            ).fetchall()
+        return [load_job(payload) for (payload,) in rows]
+
+    def finished(
+        self, *, since: datetime, state: JobState | None = None, limit: int = 500
+    ) -> builtins.list[Job]:
+        rules.check_limit(limit)
+        sql = "SELECT payload FROM jobs INDEXED BY jobs_finished WHERE finished_us >= ?"
+        args: builtins.list[object] = [to_us(since)]
+        if state is not None:
+            sql += " AND state = ?"
+            args.append(state.value)
+        sql += " ORDER BY finished_us DESC, seq DESC LIMIT ?"
+        args.append(limit)
+        with self._read() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return [load_job(payload) for (payload,) in rows]
+
+    def retry(self, job_id: str) -> Job:
+        with self._write() as conn:
+            before = rules.visible(_load(conn, job_id), job_id, None)
+            job = rules.operator_retried(before)
+            _update(conn, job, before=before)
+            return job
+
     def purge(self, *, finished_before: datetime) -> builtins.list[Job]:
         before_us = to_us(finished_before)
         with self._write() as conn:
@@ -296,6 +338,25 @@ class SQLiteJobStore:
             ).fetchall()
             conn.execute("DELETE FROM jobs WHERE finished_us < ?", (before_us,))
         return [load_job(payload) for (payload,) in rows]
+
+    # -- webhook outbox (its queries are in sqlite_outbox) -----------------------------------
+    def events_due(
+        self, owner: str, *, limit: int, lease_s: float, now: datetime
+    ) -> builtins.list[JobEvent]:
+        with self._write() as conn:
+            return outbox.lease(conn, owner, limit=limit, lease_s=lease_s, now=now)
+
+    def event_done(self, event_id: str, owner: str) -> bool:
+        with self._write() as conn:
+            return outbox.done(conn, event_id, owner)
+
+    def event_retry(self, event_id: str, owner: str, *, due_at: datetime, error: str) -> bool:
+        with self._write() as conn:
+            return outbox.retry(conn, event_id, owner, due_at=due_at, error=error)
+
+    def events_pending(self) -> int:
+        with self._read() as conn:
+            return outbox.pending(conn)
 
     # -- cache index --------------------------------------------------------------------------
     def cache_get(self, namespace: str, key: str, *, now: datetime) -> CacheEntry | None:
@@ -365,7 +426,7 @@ class SQLiteJobStore:
             if job is None or not rules.holds(job, worker_id):
                 return None
             changed = change(job)
-            _update(conn, changed)
+            _update(conn, changed, before=job)
             return changed
 
     def _read(self) -> AbstractContextManager[sqlite3.Connection]:
@@ -398,11 +459,13 @@ def _insert(conn: sqlite3.Connection, job: Job) -> None:
             dump_job(job),
         ),
     )
+    _record_event(conn, None, job)
 
 
-def _update(conn: sqlite3.Connection, job: Job) -> None:
+def _update(conn: sqlite3.Connection, job: Job, *, before: Job) -> None:
     """Write `job`'s changeable columns (tenant, priority, times of creation and deadline and
-    the idempotency key never change)."""
+    the idempotency key never change), and the webhook event that changing `before` into it
+    announces, if any."""
     conn.execute(
         "UPDATE jobs SET state = ?, lease_expires_us = ?, finished_us = ?, payload = ? "
         "WHERE id = ?",
@@ -414,6 +477,13 @@ def _update(conn: sqlite3.Connection, job: Job) -> None:
             job.id,
         ),
     )
+    _record_event(conn, before, job)
+
+
+def _record_event(conn: sqlite3.Connection, before: Job | None, after: Job) -> None:
+    event = rules.job_event(before, after, event_id=new_event_id())
+    if event is not None:
+        outbox.add(conn, event)
 
 
 def _us_or_none(moment: datetime | None) -> int | None:

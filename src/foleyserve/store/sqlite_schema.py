@@ -10,7 +10,7 @@ import sqlite3
 
 from foleyserve.errors import StorageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bump on every change to `_TABLES`, and add to `_MIGRATIONS` what takes a file of the
 previous version to this one."""
 
@@ -19,6 +19,21 @@ _JOBS_TENANT_QUEUE = (
     # but without that column SQLite reads every queued row from the table, not the index.
     "CREATE INDEX IF NOT EXISTS jobs_tenant_queue ON jobs (priority_rank, tenant, seq, state) "
     "WHERE state = 'queued'"
+)
+
+_OUTBOX = (
+    # Webhook events not yet delivered (`foleyserve.jobs.events`), written in the transaction
+    # of the change they announce. `due_us`: when it may be tried next, or while `owner` holds
+    # its lease, when that ends. `payload` is the JobEvent's versioned JSON.
+    """
+    CREATE TABLE outbox (
+        id TEXT PRIMARY KEY,
+        due_us INTEGER NOT NULL,
+        owner TEXT,
+        payload TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX outbox_due ON outbox (due_us, id)",
 )
 
 _TABLES = (
@@ -65,12 +80,15 @@ _TABLES = (
     )
     """,
     "CREATE INDEX cache_lru ON cache (namespace, last_used_us, key)",
+    *_OUTBOX,
 )
 
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # 1 -> 2: the per-tenant queue snapshot, `queued(per_tenant=...)`.
     1: (_JOBS_TENANT_QUEUE,),
+    # 2 -> 3: the webhook outbox.
+    2: _OUTBOX,
 }
 """Version -> the statements that take a file of that version to the next."""
 
