@@ -396,3 +396,26 @@ def test_other_urls_are_refused_without_leaking_passwords(url: str) -> None:
         open_key_store(url)
     assert "hunter2" not in caught.value.message
     assert "sqlite:///" in caught.value.message
+
+
+def test_a_webhook_secret_is_made_once_per_tenant(make_store: StoreFactory) -> None:
+    first, second = make_store(), make_store()
+    secret = first.webhook_secret("local")  # no tenant row needed
+    assert secret.startswith("whsec_") and len(secret) >= 40
+    assert second.webhook_secret("local") == secret
+    assert first.webhook_secret("acme") not in (secret, "")
+
+
+def test_a_version_1_key_file_gains_webhook_secrets(tmp_path: Path) -> None:
+    path = tmp_path / "keys.db"
+    SQLiteKeyStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE auth_webhook_secrets")
+    conn.execute("UPDATE auth_schema_version SET version = 1")
+    conn.commit()
+    conn.close()
+    store = SQLiteKeyStore(path)
+    try:
+        assert store.webhook_secret("acme") == store.webhook_secret("acme")
+    finally:
+        store.close()

@@ -35,6 +35,7 @@ from typing import get_args
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from foleyserve.auth.keys import new_webhook_secret as new_webhook_secret
 from foleyserve.jobs.model import Job, JobError, JobState, Progress, WebhookEvent
 
 SIGNATURE_HEADER = "Foleyserve-Signature"
@@ -54,11 +55,6 @@ _MAX_RETRY_AFTER_S = 86_400.0
 
 
 # -- signing -------------------------------------------------------------------------------------
-def new_webhook_secret() -> str:
-    """A fresh per-tenant signing secret (256 random bits), shown to the tenant once."""
-    return "whsec_" + secrets.token_urlsafe(32)
-
-
 def new_delivery_id() -> str:
     """A fresh delivery id; receivers use it to drop a delivery they have already handled."""
     return "dlv_" + secrets.token_hex(12)

@@ -70,6 +70,11 @@ def hash_key(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode("ascii")).hexdigest()
 
 
+def new_webhook_secret() -> str:
+    """A fresh per-tenant webhook signing secret (256 random bits)."""
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
 def new_key_id() -> str:
     return "key_" + secrets.token_hex(12)
 
@@ -151,6 +156,12 @@ class KeyStore(Protocol):
         """Revoke a key for good; revoking it again changes nothing (the first `revoked_at`
         stays). `tenant_id=None` for admins; a tenant's call names itself, and another tenant's
         key raises `InvalidInput` (`key_not_found`) exactly like a missing one."""
+        ...
+
+    def webhook_secret(self, tenant_id: str) -> str:
+        """The secret that signs `tenant_id`'s webhooks (see `foleyserve.api.webhooks`),
+        made on first use; every later call, from any process, returns the same one. Any
+        tenant id will do, a tenant without a row (`local`) too: it is never checked."""
         ...
 
     def close(self) -> None: ...

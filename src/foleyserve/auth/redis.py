@@ -16,7 +16,7 @@ from typing import Any
 import redis
 
 from foleyserve.auth import keys
-from foleyserve.auth.keys import ApiKey, Tenant
+from foleyserve.auth.keys import ApiKey, Tenant, new_webhook_secret
 from foleyserve.store.codec import to_us
 from foleyserve.store.redis_errors import translating
 from foleyserve.store.redis_keys import AUTH, DEFAULT_PREFIX
@@ -37,6 +37,9 @@ epoch)."""
 
 KEY_BY_HASH = AUTH + "key_by_hash"
 """Hash: SHA-256 hex of a key -> its key id. Authentication's one lookup."""
+
+WEBHOOK_SECRETS = AUTH + "webhook_secrets"
+"""Hash: tenant id -> its webhook signing secret, made on first use (HSETNX)."""
 
 TENANT_KEYS = AUTH + "tenant_keys:"
 """Sorted set per tenant, `auth:tenant_keys:<tenant id>`: its key ids scored by `created_us`."""
@@ -64,6 +67,10 @@ class AuthKeys:
     @property
     def key_by_hash(self) -> str:
         return self.prefix + KEY_BY_HASH
+
+    @property
+    def webhook_secrets(self) -> str:
+        return self.prefix + WEBHOOK_SECRETS
 
 
 # -- scripts ---------------------------------------------------------------------------------------
@@ -203,6 +210,15 @@ class RedisKeyStore:
         pipe.hgetall(self._keys.key(key_id))
         _, fields = pipe.execute()
         return _load_key(key_id, fields)
+
+    @_translated
+    def webhook_secret(self, tenant_id: str) -> str:
+        # HSETNX keeps the first secret when two processes make one at once.
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hsetnx(self._keys.webhook_secrets, tenant_id, new_webhook_secret())
+        pipe.hget(self._keys.webhook_secrets, tenant_id)
+        _, secret = pipe.execute()
+        return str(secret)
 
     def close(self) -> None:
         self._redis.close()

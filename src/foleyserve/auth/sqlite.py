@@ -14,13 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from foleyserve.auth import keys
-from foleyserve.auth.keys import ApiKey, Tenant
+from foleyserve.auth.keys import ApiKey, Tenant, new_webhook_secret
 from foleyserve.errors import StorageError
 from foleyserve.store.codec import to_us
 from foleyserve.store.sqlite_db import SQLiteDatabase
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bump on every change to `_TABLES`, with a migration from the previous version."""
+
+_WEBHOOK_SECRETS = (
+    # One webhook signing secret per tenant id, made on first use (HMAC needs it in the clear).
+    "CREATE TABLE auth_webhook_secrets (tenant_id TEXT PRIMARY KEY, secret TEXT NOT NULL)"
+)
+
+_MIGRATIONS: dict[int, tuple[str, ...]] = {1: (_WEBHOOK_SECRETS,)}
+"""Version -> the statements that take a file of that version to the next."""
 
 _TABLES = (
     """
@@ -45,6 +53,7 @@ _TABLES = (
     )
     """,
     "CREATE INDEX auth_keys_tenant ON auth_keys (tenant_id, created_us, id)",
+    _WEBHOOK_SECRETS,
 )
 
 _TENANT_COLUMNS = "t.id, t.name, t.max_queued_jobs, t.gpu_seconds_per_hour, t.admin"
@@ -159,6 +168,18 @@ class SQLiteKeyStore:
             conn.execute("UPDATE auth_keys SET revoked_us = ? WHERE id = ?", (to_us(now), key_id))
         return key.model_copy(update={"revoked_at": now})
 
+    def webhook_secret(self, tenant_id: str) -> str:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO auth_webhook_secrets (tenant_id, secret) VALUES (?, ?) "
+                "ON CONFLICT (tenant_id) DO NOTHING",
+                (tenant_id, new_webhook_secret()),
+            )
+            (secret,) = conn.execute(
+                "SELECT secret FROM auth_webhook_secrets WHERE tenant_id = ?", (tenant_id,)
+            ).fetchone()
+        return str(secret)
+
     def close(self) -> None:
         self._db.close()
 
@@ -179,7 +200,15 @@ def _ensure_schema(conn: sqlite3.Connection, *, where: str) -> None:
         for statement in _TABLES:
             conn.execute(statement)
         conn.execute("INSERT INTO auth_schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-    elif row[0] != SCHEMA_VERSION:
+        return
+    version = row[0]
+    while version in _MIGRATIONS and version < SCHEMA_VERSION:
+        for statement in _MIGRATIONS[version]:
+            conn.execute(statement)
+        version += 1
+    if version != row[0]:
+        conn.execute("UPDATE auth_schema_version SET version = ?", (version,))
+    if version != SCHEMA_VERSION:
         raise StorageError(
             f"the key database {where} has schema version {row[0]}, this foleyserve uses "
             f"{SCHEMA_VERSION}; use the foleyserve version that wrote it, or a new file"
