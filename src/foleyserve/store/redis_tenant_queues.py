@@ -56,6 +56,25 @@ class TenantQueues:
         heads.sort()
         return [job_id for _, _, job_id in heads[:limit]]
 
+    def depths(self) -> dict[tuple[Priority, str], int]:
+        """Queued jobs per (priority, tenant) with any: two round trips of O(tenants)."""
+        if not self._filled:
+            self.fill()
+        keys, priorities = self._keys, by_rank()
+        pipe = self._redis.pipeline(transaction=False)
+        for priority in priorities:
+            pipe.smembers(keys.backlogged(priority))
+        pairs = [
+            (priority, str(tenant))
+            for priority, tenants in zip(priorities, pipe.execute(), strict=True)
+            for tenant in tenants
+        ]
+        pipe = self._redis.pipeline(transaction=False)
+        for priority, tenant in pairs:
+            pipe.zcard(keys.tenant_queue(priority, tenant))
+        counts = zip(pairs, pipe.execute(), strict=True)
+        return {pair: int(count) for pair, count in counts if int(count) > 0}
+
     def fill(self) -> None:
         """Put every queued job into its tenant's queue, unless the data says this was done
         (`key_schema`); then say so. Safe from many processes at once, and while jobs are
