@@ -4,6 +4,7 @@
     ├── InvalidInput                the caller sent something we cannot use (bad video, bad field)
     ├── OutputError                 the result cannot be written where the caller asked
     ├── Unauthorized                missing or unknown API key
+    ├── Forbidden                   a valid key that may not do this (an admin-only call)
     ├── RateLimited                 too many requests; `retry_after_s` says when to come back
     ├── QueueFull                   the queue is at its depth cap; try again later
     ├── JobNotFound                 no such job for this tenant (never "exists but not yours")
@@ -50,6 +51,12 @@ class OutputError(FoleyError):
 
 class Unauthorized(FoleyError):
     code = "unauthorized"
+
+
+class Forbidden(FoleyError):
+    """The key is valid but may not do this, e.g. a tenant's key on an admin-only route."""
+
+    code = "forbidden"
 
 
 class RateLimited(FoleyError):

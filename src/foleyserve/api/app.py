@@ -11,8 +11,9 @@ from datetime import datetime
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from foleyserve import __version__
+from foleyserve import __version__, web
 from foleyserve.api import errors
+from foleyserve.api.admin import build_admin_router
 from foleyserve.api.deps import ApiMetrics, AppState
 from foleyserve.api.ratelimit import RateLimiter
 from foleyserve.api.routes import build_router
@@ -86,5 +87,7 @@ def create_app(
     )
     errors.install(app)
     app.include_router(build_router())
+    app.include_router(build_admin_router())
+    web.install(app)
     app.add_middleware(_CountRequests, metrics=metrics)
     return app

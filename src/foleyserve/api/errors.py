@@ -5,6 +5,7 @@ Every error answer has the body `{"error": {"code": ..., "message": ...}}`. The 
     InvalidInput        422; 413 for `file_too_large`/`url_too_large`; 409 for a job in the
                         wrong state; 415 for a body that is neither multipart nor JSON
     Unauthorized        401, with `WWW-Authenticate: Bearer`
+    Forbidden           403 (a valid key that is not an admin's, on /v1/admin/...)
     JobNotFound         404 (another tenant's job looks exactly like a missing one)
     RateLimited         429, with `Retry-After` and the `RateLimit-*` headers
     QueueFull           503, with `Retry-After`
@@ -28,6 +29,7 @@ from fastapi.responses import JSONResponse
 from foleyserve.errors import (
     EngineError,
     FoleyError,
+    Forbidden,
     InvalidInput,
     JobNotFound,
     QueueFull,
@@ -37,7 +39,7 @@ from foleyserve.errors import (
 )
 
 TOO_LARGE_CODES = frozenset({"file_too_large", "url_too_large"})
-CONFLICT_CODES = frozenset({"job_not_finished", "job_not_succeeded"})
+CONFLICT_CODES = frozenset({"job_not_finished", "job_not_succeeded", "job_not_failed"})
 UNSUPPORTED_MEDIA_CODES = frozenset({"unsupported_content_type"})
 
 
@@ -53,6 +55,8 @@ def status_for(error: FoleyError) -> int:
         return 422
     if isinstance(error, Unauthorized):
         return 401
+    if isinstance(error, Forbidden):
+        return 403
     if isinstance(error, JobNotFound):
         return 404
     if isinstance(error, RateLimited):
