@@ -8,6 +8,8 @@ Modules, in reading order:
     sampler       `sample`: Euler flow matching with CFG, batched across requests
     dac           `DacDecoder`: latents to 48 kHz audio; weight-norm folding
     loading       official `.pth` and community safetensors files, strict key checks
+    synchformer   `Synchformer`: the video branch, 16-frame windows to 8 sync tokens each
+    preprocess    the official video preprocessing: frames to SigLIP2/Synchformer inputs, lengths
     benchmarking  `build_random` (benchmark-only random weights) and `dit_flops`
 """
 
@@ -22,7 +24,23 @@ from foleyserve.engines.hunyuan.loading import (
     load_dit_file,
     locate_dit,
 )
+from foleyserve.engines.hunyuan.preprocess import (
+    VideoPixels,
+    audio_samples,
+    decode_pixels,
+    latent_length,
+    siglip2_pixels,
+    sync_length,
+    sync_windows,
+    synchformer_pixels,
+)
 from foleyserve.engines.hunyuan.sampler import SampleRequest, SamplerSettings, sample
+from foleyserve.engines.hunyuan.synchformer import (
+    Synchformer,
+    SynchformerConfig,
+    load_synchformer,
+    sync_features,
+)
 
 __all__ = [
     "XL",
@@ -34,12 +52,24 @@ __all__ = [
     "PreparedConditions",
     "SampleRequest",
     "SamplerSettings",
+    "Synchformer",
+    "SynchformerConfig",
+    "VideoPixels",
+    "audio_samples",
     "build_random",
+    "decode_pixels",
     "dit_flops",
+    "latent_length",
     "load_dac",
     "load_dac_file",
     "load_dit",
     "load_dit_file",
+    "load_synchformer",
     "locate_dit",
     "sample",
+    "siglip2_pixels",
+    "sync_features",
+    "sync_length",
+    "sync_windows",
+    "synchformer_pixels",
 ]
