@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from foleyserve.jobs.model import Job, JobState, Priority
+from foleyserve.jobs.model import Job, JobState, Priority, WebhookEvent
 from foleyserve.params import OutputFormat, RenderParams
 
 
@@ -27,6 +28,10 @@ class JobRequest(BaseModel):
     priority: Priority = Priority.NORMAL
     mix_original_db: float | None = None
     webhook_url: str | None = None
+    """Called, signed, when the job reaches one of `webhook_events` (see docs/api.md)."""
+    webhook_events: list[WebhookEvent] | None = Field(None, min_length=1)
+    """Default: the final states (succeeded, failed, canceled, expired); add `running` for
+    the started event. In a form: comma-separated, or the field repeated."""
     video_url: str | None = None
     duration_s: float | None = None
 
@@ -41,6 +46,11 @@ class JobRequest(BaseModel):
             output_format=self.output_format or default,
             mix_original_db=self.mix_original_db,
         )
+
+    def webhook(self) -> dict[str, Any]:
+        """The webhook arguments of `JobService.submit_*`."""
+        events = None if self.webhook_events is None else tuple(self.webhook_events)
+        return {"webhook_url": self.webhook_url, "webhook_events": events}
 
 
 class ProgressOut(BaseModel):
@@ -59,6 +69,12 @@ class ResultOut(BaseModel):
     content_type: str
     duration_s: float
     sample_rate_hz: int
+    batch_size: int | None = None
+    """How many jobs shared the engine batch that made this result."""
+    batch_id: str | None = None
+    """Equal for the jobs of one batch."""
+    worker_id: str | None = None
+    """The worker that ran it."""
 
 
 class ParamsOut(BaseModel):
@@ -130,6 +146,9 @@ class JobOut(BaseModel):
                     content_type=job.result.content_type,
                     duration_s=job.result.duration_s,
                     sample_rate_hz=job.result.sample_rate_hz,
+                    batch_size=job.result.batch_size,
+                    batch_id=job.result.batch_id,
+                    worker_id=job.worker_id,
                 )
                 if job.result
                 else None
@@ -146,3 +165,9 @@ class JobPage(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorOut
+
+
+class WebhookSecretOut(BaseModel):
+    tenant: str
+    secret: str
+    """HMAC-SHA256 key of the `Foleyserve-Signature` header of your webhooks."""

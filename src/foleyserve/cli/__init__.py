@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from foleyserve.cli import demo, generate, serve, worker
+from foleyserve.cli import bench, demo, generate, serve, worker
 
 app = typer.Typer(
     name="foleyserve",
@@ -21,6 +21,7 @@ app.command("worker")(worker.worker)
 app.command("serve")(serve.serve)
 app.command("api")(serve.api)
 app.add_typer(serve.keys_app, name="keys")
+app.add_typer(bench.bench_app, name="bench")
 
 
 def main() -> None:

@@ -144,6 +144,11 @@ class JobResult(_Frozen):
     duration_s: float
     sample_rate_hz: int
     content_type: str
+    batch_size: int | None = Field(None, ge=1)
+    """How many jobs shared the engine's batch that made it (None: recorded before this field)."""
+    batch_id: str | None = None
+    """Equal for the jobs of one batch: with `Job.started_at`/`finished_at`, what benchmarks
+    read to rebuild a worker's busy intervals."""
 
 
 class Job(_Frozen):

@@ -11,6 +11,7 @@ does against a `JobStore`. Used by the tests today, and by capacity planning lat
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
 
 ServiceTimeFn = Callable[[int, float], float]
 """`service_time_s(batch_size, longest duration_s) -> seconds` a worker is busy."""
+BatchTimeFn = Callable[[Sequence[float]], float]
+"""`batch_time_s(every job's duration_s) -> seconds` a worker is busy, for engines whose cost
+is not set by the longest job alone (one that renders each job at its own length)."""
 
 
 @dataclass(frozen=True)
@@ -101,19 +105,31 @@ def simulate(
     memory_model: MemoryModel | None = None,
     fairness: Mapping[str, float] | None = None,
     until_s: float | None = None,
+    batch_time_s: BatchTimeFn | None = None,
+    poll_interval_s: float | None = None,
 ) -> SimResult:
     """Run the trace to the end: until every job ran, expired or was refused (or, with
     `until_s`, until no batch may start any more: arrivals after `until_s` are ignored and
     batches running then still finish). `fairness` holds the starting counters.
+
+    `batch_time_s`, when given, prices a batch from all its jobs' durations instead of
+    `service_time_s(n, longest)` (which still prices a job's fairness `cost_s`).
+    `poll_interval_s` plays the real worker's idle loop: a worker that found nothing to run
+    looks again only on its next poll tick (or when the forming batch's wait ends, if sooner),
+    so an arrival to an idle worker waits for that tick; None: arrivals are seen at once.
 
     Raises `RuntimeError` if the policy stalls: jobs queued, a worker idle, and nothing that
     would ever make it look again.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    if poll_interval_s is not None and not poll_interval_s > 0:
+        raise ValueError(f"poll_interval_s must be > 0, got {poll_interval_s}")
     if len({a.job_id for a in arrivals}) != len(arrivals):
         raise ValueError("arrivals must have distinct job_ids")
     sim = _Simulation(policy, workers, service_time_s, memory_model, dict(fairness or {}))
+    sim.batch_time_s = batch_time_s
+    sim.poll_interval_s = poll_interval_s
     trace = sorted(arrivals, key=lambda a: (a.at_s, a.job_id))
     if until_s is not None:
         trace = [a for a in trace if a.at_s <= until_s]
@@ -143,6 +159,9 @@ class _Simulation:
         self.idle = list(range(workers))
         self.running: list[tuple[float, int]] = []  # a heap of (finished_s, batch index)
         self.wake_s: float | None = None
+        self.batch_time_s: BatchTimeFn | None = None
+        self.poll_interval_s: float | None = None
+        self.sleeping: dict[int, float] = {}  # polling workers asleep: worker -> next look
         self.batches: list[BatchRun] = []
         self.jobs: dict[str, JobRun] = {}
         self.expired: list[str] = []
@@ -155,6 +174,7 @@ class _Simulation:
             times.append(self.pending[0].at_s)
         if self.wake_s is not None:
             times.append(self.wake_s)
+        times.extend(t for t in self.sleeping.values() if t != math.inf)
         return min(times, default=None)
 
     def step(self, now_s: float, *, dispatch: bool) -> None:
@@ -166,6 +186,9 @@ class _Simulation:
         for job_id in [j for j, c in self.queue.items() if c.expired(now_s)]:
             del self.queue[job_id]
             self.expired.append(job_id)
+        for worker in [w for w, t in self.sleeping.items() if t <= now_s]:
+            del self.sleeping[worker]
+            heapq.heappush(self.idle, worker)
         self.wake_s = None
         if dispatch:
             self._dispatch(now_s)
@@ -207,13 +230,33 @@ class _Simulation:
                 self.wake_s = plan.wait_until_s
             elif self.queue:
                 raise RuntimeError(f"policy stalled at {now_s} with {len(self.queue)} jobs queued")
-            return
+            break
+        if self.poll_interval_s is not None:
+            self._sleep_idle(now_s, self.poll_interval_s)
+
+    def _sleep_idle(self, now_s: float, poll_s: float) -> None:
+        """Polling workers that found nothing to run sleep: until the forming batch's wait ends
+        or their next tick, whichever is sooner; with nothing queued, until their first tick
+        after the next arrival (ticks in between would find nothing)."""
+        if self.wake_s is not None:
+            wake_s = min(self.wake_s, now_s + poll_s)
+            self.wake_s = None
+        elif self.pending:
+            ticks = max(1, math.ceil((self.pending[0].at_s - now_s) / poll_s))
+            wake_s = now_s + ticks * poll_s
+        else:
+            wake_s = math.inf
+        while self.idle:
+            self.sleeping[heapq.heappop(self.idle)] = wake_s
 
     def _start(self, plan: Plan, now_s: float) -> None:
         worker = heapq.heappop(self.idle)
         jobs = [self.queue.pop(job_id) for job_id in plan.job_ids]
         longest_s = max(c.duration_s for c in jobs)
-        service_s = self.service_time_s(len(jobs), longest_s)
+        if self.batch_time_s is not None:
+            service_s = self.batch_time_s([c.duration_s for c in jobs])
+        else:
+            service_s = self.service_time_s(len(jobs), longest_s)
         if not service_s >= 0:
             raise ValueError(f"service_time_s({len(jobs)}, {longest_s}) = {service_s}")
         finished_s = now_s + service_s

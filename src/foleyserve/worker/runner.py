@@ -60,6 +60,14 @@ class _Work:
     result_key: str
 
 
+@dataclass(frozen=True)
+class _BatchTag:
+    """What each result records of the batch it shared (benchmarks read it)."""
+
+    size: int
+    id: str
+
+
 @dataclass
 class BatchRunner:
     engine: FoleyEngine
@@ -146,15 +154,16 @@ class BatchRunner:
                 self._fail(w.job, e)
             return
         start = 0
+        batch = _BatchTag(size=len(works), id=uuid.uuid4().hex)
         for w in works:
             mine = parts[start : start + len(w.requests)]
             start += len(w.requests)
             try:
-                self._finish(w, mine, tmp)
+                self._finish(w, mine, tmp, batch)
             except Exception as e:
                 self._fail(w.job, e)
 
-    def _finish(self, w: _Work, parts: list[Audio], tmp: Path) -> None:
+    def _finish(self, w: _Work, parts: list[Audio], tmp: Path, batch: _BatchTag) -> None:
         job = w.job
         if self.heartbeat.should_stop(job.id):
             self._fail(job, Cancelled("canceled"))
@@ -179,6 +188,8 @@ class BatchRunner:
             duration_s=audio.duration_s,
             sample_rate_hz=audio.sample_rate_hz,
             content_type=fmt.content_type,
+            batch_size=batch.size,
+            batch_id=batch.id,
         )
         done = self.store.complete(job.id, self.worker_id, result, now=self.clock())
         self.heartbeat.release(job.id)
