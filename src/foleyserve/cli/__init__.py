@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from foleyserve.cli import bench, demo, generate, serve, worker
+from foleyserve.cli import bench, demo, generate, plan, serve, worker
 
 app = typer.Typer(
     name="foleyserve",
@@ -22,6 +22,7 @@ app.command("serve")(serve.serve)
 app.command("api")(serve.api)
 app.add_typer(serve.keys_app, name="keys")
 app.add_typer(bench.bench_app, name="bench")
+app.command("plan")(plan.plan)
 
 
 def main() -> None:
