@@ -1,6 +1,6 @@
 """The web pages' rig: a real uvicorn server on a free loopback port serving `create_app`, a
 real worker thread (the procedural engine, SQLite, a tmp folder) started and stopped by the
-tests, and one headless Chromium per module (Debian's /usr/bin/chromium, driven by
+tests, and one headless Chromium for the session (Debian's /usr/bin/chromium, driven by
 Playwright). A failed test leaves a screenshot of its page under test-artifacts/web/.
 """
 
@@ -148,7 +148,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
         pytest.fail(
@@ -160,8 +160,9 @@ def playwright() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(playwright: Playwright) -> Iterator[Browser]:
+    """One Chromium for every browser test (each test gets a fresh context: own storage)."""
     # --no-sandbox: the tests run as root in CI, where Chromium's sandbox refuses to start.
     chromium = playwright.chromium.launch(
         executable_path=str(CHROMIUM),

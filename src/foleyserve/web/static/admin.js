@@ -100,8 +100,9 @@ function renderFailed(page) {
     button.setAttribute("aria-label", `Retry job ${job.id}`);
     button.addEventListener("click", () => retry(job.id, button));
     const error = job.error ? `${job.error.code}: ${job.error.message}` : "";
-    return el("tr", { "data-job": job.id }, el("td", {}, el("code", { text: job.id })), el("td", { text: job.tenant }),
-      el("td", { text: error }), el("td", { text: shortTime(job.finished_at) }), el("td", {}, button));
+    return el("tr", { "data-job": job.id }, el("td", { "data-label": "Job" }, el("code", { text: job.id })),
+      el("td", { "data-label": "Tenant", text: job.tenant }), el("td", { "data-label": "Error", text: error }),
+      el("td", { "data-label": "Failed at", text: shortTime(job.finished_at) }), el("td", {}, button));
   });
   rowsOrEmpty($("failed"), rows, 5, "No failed jobs.");
 }

@@ -233,9 +233,9 @@ async function refreshRecent() {
         return el(
           "tr",
           { "data-job": job.id },
-          el("td", { text: job.params.prompt }),
-          el("td", { class: `state state-${job.state}`, text: job.state }),
-          el("td", { text: shortTime(job.created_at) }),
+          el("td", { "data-label": "Prompt", text: job.params.prompt }),
+          el("td", { "data-label": "State", class: `state state-${job.state}`, text: job.state }),
+          el("td", { "data-label": "Submitted", text: shortTime(job.created_at) }),
           el("td", {}, open),
         );
       }),
@@ -251,7 +251,8 @@ function setUpDrop() {
   const input = $("video");
   const show = () => {
     const file = input.files[0];
-    $("file-name").textContent = file ? `Chosen: ${file.name} (${(file.size / 1e6).toFixed(1)} MB)` : "";
+    const size = file && file.size < 1e6 ? `${Math.ceil(file.size / 1e3)} kB` : `${(file?.size / 1e6).toFixed(1)} MB`;
+    $("file-name").textContent = file ? `Chosen: ${file.name} (${size})` : "";
   };
   input.addEventListener("change", show);
   for (const name of ["dragenter", "dragover"]) {
