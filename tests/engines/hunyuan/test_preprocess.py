@@ -98,7 +98,7 @@ def test_frames_fed_to_the_encoders_are_the_official_ones(
     """clip24 repeats sources 24 and 47 at 25 fps; clip_long is cut after 15.0 s."""
     expected = golden["frames"]["clips"][clip]
     info = probe(GOLDEN / clip)
-    pixels = decode_pixels(GOLDEN / clip, info.width, info.height)
+    pixels = decode_pixels(GOLDEN / clip, info.width, info.height, threads=2)
     assert _read_codes(pixels.siglip2) == expected["siglip2"]["source_indices"]
     assert pixels.n25 == expected["synchformer"]["n_frames"]
     assert pixels.synchformer.shape[1:] == (3, 224, 224)
@@ -156,6 +156,13 @@ def test_bad_frames_are_refused() -> None:
             synchformer_pixels(bad)
     with pytest.raises(ValueError, match="pixels must be"):
         sync_windows(torch.zeros(16, 224, 224))
+
+
+def test_threads_give_the_same_pixels() -> None:
+    frames = np.random.default_rng(1).integers(0, 256, (5, 90, 160, 3), dtype=np.uint8)
+    assert torch.equal(siglip2_pixels(frames, threads=3), siglip2_pixels(frames))
+    with pytest.raises(ValueError, match="threads"):
+        siglip2_pixels(frames, threads=0)
 
 
 def test_any_shape_and_count() -> None:

@@ -22,7 +22,9 @@ the last whole window are unused.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,14 +75,29 @@ def _normalise(pixels: torch.Tensor, scale: float | None) -> torch.Tensor:
     return x.sub_(0.5).div_(0.5)
 
 
-def siglip2_pixels(frames: RgbFrames) -> torch.Tensor:
+def siglip2_pixels(frames: RgbFrames, *, threads: int = 1) -> torch.Tensor:
     """SigLIP2's input: float32 `[N, 3, 512, 512]`, every frame squashed to 512x512 by Pillow's
-    bilinear resize (antialiased when shrinking), then normalised to [-1, 1]."""
+    bilinear resize (antialiased when shrinking), then normalised to [-1, 1].
+
+    Pillow resizes one frame on one core, releasing the GIL, so `threads` > 1 resizes that
+    many frames at once (same output).
+    """
     _check_frames(frames)
-    size = (SIGLIP2_SIZE, SIGLIP2_SIZE)
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
     resized = np.empty((len(frames), SIGLIP2_SIZE, SIGLIP2_SIZE, 3), dtype=np.uint8)
-    for index, frame in enumerate(frames):
-        resized[index] = np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BILINEAR))
+
+    def resize(index: int) -> None:
+        image = Image.fromarray(frames[index])
+        size = (SIGLIP2_SIZE, SIGLIP2_SIZE)
+        resized[index] = np.asarray(image.resize(size, Image.Resampling.BILINEAR))
+
+    if threads == 1 or len(frames) < 2:
+        for index in range(len(frames)):
+            resize(index)
+    else:
+        with ThreadPoolExecutor(max_workers=min(threads, len(frames))) as pool:
+            list(pool.map(resize, range(len(frames))))
     return _normalise(torch.from_numpy(resized).permute(0, 3, 1, 2), None)
 
 
@@ -203,17 +220,21 @@ def hunyuan_frame_specs(width: int, height: int) -> tuple[FrameSpec, FrameSpec]:
 
 
 def decode_pixels(
-    path: Path, width: int, height: int, *, chunk_frames: int = CHUNK_FRAMES
+    path: Path, width: int, height: int, *, chunk_frames: int = CHUNK_FRAMES, threads: int = 1
 ) -> VideoPixels:
     """Decode `path` (`width` x `height`, as `probe` reports it) once and preprocess both
     paths, `chunk_frames` source-size frames at a time: memory holds the outputs and one
-    chunk, not the decoded video. Errors are the media layer's (`InvalidInput`)."""
+    chunk, not the decoded video. `threads` is `siglip2_pixels`'. Errors are the media
+    layer's (`InvalidInput`)."""
     from foleyserve.media.decode import iter_frames
 
     specs = hunyuan_frame_specs(width, height)
     pending: dict[str, list[RgbFrames]] = {spec.name: [] for spec in specs}
     done: dict[str, list[torch.Tensor]] = {spec.name: [] for spec in specs}
-    convert = {"siglip2": siglip2_pixels, "synchformer": synchformer_pixels}
+    convert: dict[str, Callable[[RgbFrames], torch.Tensor]] = {
+        "siglip2": functools.partial(siglip2_pixels, threads=threads),
+        "synchformer": synchformer_pixels,
+    }
     for frame in iter_frames(path, specs):
         pending[frame.spec].append(frame.pixels)
         if len(pending[frame.spec]) == chunk_frames:
