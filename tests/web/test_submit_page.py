@@ -7,13 +7,16 @@ import base64
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from foleyserve.engines.procedural.engine import ProceduralEngine
+from foleyserve.jobs.model import JobError, Progress
 from foleyserve.media.audio import decode_audio
 from foleyserve.media.probe import probe
+from foleyserve.worker.context import utc_now
 from tests.web.conftest import PHONE, WebServer, open_page, serve_app
 
 PROMPT = "a ball bouncing on a wooden floor"
@@ -112,6 +115,38 @@ def test_phone_width_drop_a_file_and_submit_by_keyboard(
     # Nothing is wider than the phone: no sideways scrolling.
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"]
+
+
+def test_a_running_job_shows_its_step_and_the_page_follows_it(
+    page: Page, web: WebServer, clip: Path
+) -> None:
+    web.stop_worker()
+    with clip.open("rb") as f:
+        response = httpx.post(
+            web.url + "/v1/jobs", files={"video": ("ball.mp4", f)}, data={"prompt": "rain"}
+        )
+    job_id = response.json()["id"]
+    # A worker elsewhere is at step 3 of 10 (the procedural engine is too quick to catch).
+    web.store.claim([job_id], "gpu-3", lease_s=600, now=utc_now())
+    progress = {job_id: Progress(stage="generating", step=3, total=10)}
+    web.store.heartbeat("gpu-3", progress, lease_s=600, now=utc_now())
+    page.goto(web.url + "/")
+    page.locator(f'#recent tr[data-job="{job_id}"]').get_by_role("button").click()
+    expect(page.locator("#status")).to_have_attribute("data-state", "running")
+    expect(page.locator("#progress-text")).to_have_text("generating: step 3 of 10 (30%)")
+    expect(page.locator("#progress")).to_have_attribute("aria-valuetext", "30%")
+    progress = {job_id: Progress(stage="generating", step=8, total=10)}
+    web.store.heartbeat("gpu-3", progress, lease_s=600, now=utc_now())
+    expect(page.locator("#progress-text")).to_have_text("generating: step 8 of 10 (80%)")
+    web.store.fail(
+        job_id,
+        "gpu-3",
+        JobError(code="engine_error", message="the GPU fell off"),
+        retryable=False,
+        now=utc_now(),
+    )
+    expect(page.locator("#status")).to_have_attribute("data-state", "failed")
+    expect(page.locator("#job-error")).to_have_text("the GPU fell off (engine_error)")
 
 
 def test_missing_video_or_prompt_is_said_before_anything_is_sent(
