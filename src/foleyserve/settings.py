@@ -19,12 +19,35 @@ from foleyserve.media.probe import MediaLimits
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FOLEYSERVE_", extra="forbid", frozen=True)
 
-    engine: Literal["procedural", "null"] = "procedural"
-    """Which `FoleyEngine` runs: `procedural` is the CPU reference engine; `null` makes silence
-    instantly (for measuring the queue alone)."""
+    engine: Literal["procedural", "hunyuan", "null"] = "procedural"
+    """Which `FoleyEngine` runs: `procedural` is the CPU reference engine; `hunyuan` is
+    HunyuanVideo-Foley (weights in `hunyuan_model_dir`); `null` makes silence instantly (for
+    measuring the queue alone)."""
 
     text_embedder: Literal["minilm", "keywords"] = "minilm"
     """How the procedural engine reads prompts: the bundled MiniLM model, or keywords only."""
+
+    hunyuan_model_dir: Path | None = None
+    """The HunyuanVideo-Foley files, as released (docs/engines.md lists them)."""
+    hunyuan_variant: Literal["xxl", "xl"] | None = None
+    """Which DiT to load; None: the one the model directory has (XXL first)."""
+    hunyuan_siglip2_dir: Path | None = None
+    """SigLIP2 snapshot; None: `<hunyuan_model_dir>/siglip2-base-patch16-512`."""
+    hunyuan_clap_dir: Path | None = None
+    """CLAP snapshot with its tokenizer; None: `<hunyuan_model_dir>/larger_clap_general`."""
+    hunyuan_device: str = "auto"
+    """`cuda:K`, `cpu`, or `auto` (the first GPU when there is one)."""
+    hunyuan_dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    """The DiT's precision; `auto`: bfloat16 on a GPU, float32 on the CPU."""
+    hunyuan_compile: bool = False
+    """`torch.compile` the DiT's blocks (minutes at start-up on a GPU; faster steps)."""
+    hunyuan_max_batch_size: int = Field(16, ge=1, le=256)
+    """Requests per `generate` call at most (the memory budget may allow fewer)."""
+    hunyuan_random_weights: bool = False
+    """BENCHMARK MODE: full-size networks with seeded random weights instead of the model files.
+    The audio is noise, and the engine is named `hunyuan-RANDOM-WEIGHTS` everywhere."""
+    hunyuan_random_seed: int = Field(0, ge=0)
+    """The seed of benchmark mode's weights."""
 
     max_video_duration_s: float = Field(600.0, gt=0)
     max_file_bytes: int = Field(2 * 1024**3, gt=0)
@@ -61,7 +84,17 @@ class Settings(BaseSettings):
     fetch_allow_http: bool = False
     """Let `video_url` use plain http (https only when False)."""
     fetch_allow_private: bool = False
-    """Let `video_url` reach private addresses (on-premises, tests); never cloud metadata."""
+    """Let `video_url` and `webhook_url` reach private addresses (on-premises, tests); never
+    cloud metadata."""
+    fetch_allowed_ports: frozenset[int] = frozenset({80, 443})
+    """Ports `video_url` and `webhook_url` may use (JSON list in the environment, e.g.
+    `[443, 8443]`)."""
+    webhook_max_attempts: int = Field(12, ge=1)
+    """Deliveries of a job's final event before it is given up (a `running` event gets one)."""
+    webhook_backoff_s: float = Field(10.0, gt=0)
+    """Wait before the second delivery; it doubles for each later one, up to an hour."""
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    """How long one delivery waits to connect, and for each read and write."""
 
     batch_policy: Literal["none", "fixed", "dynamic"] = "dynamic"
     max_batch_size: int = Field(16, ge=1, le=1024)

@@ -13,6 +13,10 @@ def create_engine(settings: Settings) -> FoleyEngine:
 
         embedder = MiniLMEmbedder() if settings.text_embedder == "minilm" else None
         return ProceduralEngine(embedder)
+    if settings.engine == "hunyuan":
+        from foleyserve.engines.hunyuan.factory import create_hunyuan_engine
+
+        return create_hunyuan_engine(settings)
     if settings.engine == "null":
         from foleyserve.engines.null import NullEngine
 

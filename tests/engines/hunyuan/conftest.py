@@ -37,3 +37,12 @@ def golden_meta(golden_dir: Path) -> dict[str, Any]:
 def small_model() -> FoleyDiT:
     torch.manual_seed(0)
     return build_random(SMALL, seed=0, device="cpu", dtype=torch.float32)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete model directory (every component, official formats, random weights)."""
+    # Imported here: transformers takes seconds to import, and most tests here never need it.
+    from tests.engines.hunyuan.tiny_dir import write_tiny_model_dir
+
+    return write_tiny_model_dir(tmp_path_factory.mktemp("hunyuan-model"))
