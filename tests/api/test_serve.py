@@ -12,7 +12,12 @@ from pathlib import Path
 import httpx
 from typer.testing import CliRunner
 
+from foleyserve.api.webhooks import SIGNATURE_HEADER, load_payload, verify
 from foleyserve.cli import app
+
+from .test_webhooks import Receiver, receiver
+
+__all__ = ["receiver"]  # the fixture
 
 START_TIMEOUT_S = 30.0
 
@@ -28,35 +33,61 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return os.environ | {"FOLEYSERVE_DATA_DIR": str(tmp_path), "FOLEYSERVE_ENGINE": "null"}
 
 
-def test_serve_starts_and_answers_health(tmp_path: Path) -> None:
+def test_serve_runs_a_job_and_sends_its_signed_webhooks(tmp_path: Path, receiver: Receiver) -> None:
+    """API and worker in one process, no keys on loopback (tenant `local`)."""
     port = _free_port()
+    hook_port = receiver.url.split(":")[2].split("/")[0]
+    env = _env(tmp_path) | {
+        "FOLEYSERVE_FETCH_ALLOW_HTTP": "true",
+        "FOLEYSERVE_FETCH_ALLOW_PRIVATE": "true",
+        "FOLEYSERVE_FETCH_ALLOWED_PORTS": f"[{hook_port}]",
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "foleyserve", "serve", "--port", str(port)],
-        env=_env(tmp_path),
+        env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
+    base = f"http://127.0.0.1:{port}"
     try:
-        give_up = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                assert time.monotonic() < give_up, "foleyserve serve did not start"
-                time.sleep(0.1)
-        assert response.status_code == 200
+        _wait_until_up(base, process)
+        assert httpx.get(f"{base}/healthz").status_code == 200
         job = httpx.post(
-            f"http://127.0.0.1:{port}/v1/jobs",
-            json={"prompt": "rain", "duration_s": 0.5, "output_format": "wav"},
+            f"{base}/v1/jobs",
+            json={
+                "prompt": "rain",
+                "duration_s": 0.5,
+                "output_format": "wav",
+                "webhook_url": receiver.url,
+                "webhook_events": ["running", "succeeded"],
+            },
         )
-        assert job.status_code == 202, job.text  # tenant `local`: no keys on loopback
+        assert job.status_code == 202, job.text
+        give_up = time.monotonic() + START_TIMEOUT_S
+        while len(receiver.requests) < 2 and time.monotonic() < give_up:
+            time.sleep(0.05)
+        secret = httpx.get(f"{base}/v1/webhooks/secret").json()["secret"]
     finally:
         process.terminate()
         process.wait(timeout=START_TIMEOUT_S)
-        if process.stderr:
-            process.stderr.close()
+    payloads = [load_payload(r.body) for r in receiver.requests]
+    assert [p.type for p in payloads] == ["job.running", "job.succeeded"]
+    assert {p.job.id for p in payloads} == {job.json()["id"]}
+    for request in receiver.requests:
+        signature = request.headers[SIGNATURE_HEADER.lower()]
+        assert verify(request.body, signature, secret, now_s=int(time.time()))
+
+
+def _wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
+    give_up = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            httpx.get(f"{base}/healthz", timeout=1.0)
+            return
+        except httpx.TransportError:  # not listening yet
+            assert process.poll() is None, "foleyserve serve exited"
+            assert time.monotonic() < give_up, "foleyserve serve did not start"
+            time.sleep(0.1)
 
 
 def test_serve_refuses_a_public_bind_without_keys(tmp_path: Path) -> None:

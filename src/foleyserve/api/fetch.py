@@ -13,7 +13,7 @@ would talk to our Redis. So every hop of a download goes through the same gate:
    are refused even when `allow_private` is on.
 3. The connection goes to the checked addresses and nowhere else. Resolving again to connect
    would let a DNS server answer a public address to the check and 127.0.0.1 to the connect a
-   moment later (DNS rebinding), so the hop's httpcore pool gets `_PinnedBackend` as its network
+   moment later (DNS rebinding), so the hop's httpcore pool gets `PinnedBackend` as its network
    backend: its `connect_tcp`, the only place a socket is opened, ignores names and dials the
    checked addresses. The request URL keeps the user's hostname, so the Host header, the TLS
    SNI and the certificate check all use that name, exactly as for an unpinned request.
@@ -125,7 +125,7 @@ class FetchedFile:
 
 
 @dataclass(frozen=True)
-class _Hop:
+class Hop:
     """One request's target, checked: connect only to `addresses`."""
 
     url: httpx.URL
@@ -156,7 +156,7 @@ def fetch_video(
     target = url
     for hop_number in range(policy.max_redirects + 1):
         label = "the video URL" if hop_number == 0 else f"the video URL's redirect {hop_number}"
-        hop = _check_hop(target, label, policy, resolve)
+        hop = check_hop(target, label, policy, resolve)
         result = _get(hop, dest, policy, deadline, ssl_context)
         if isinstance(result, FetchedFile):
             return result
@@ -206,7 +206,9 @@ def _is_metadata(address: IPAddress) -> bool:
     )
 
 
-def _check_hop(text: str, label: str, policy: FetchPolicy, resolve: Resolver) -> _Hop:
+def check_hop(text: str, label: str, policy: FetchPolicy, resolve: Resolver) -> Hop:
+    """`text` parsed and checked (steps 1 and 2 above), its host resolved once: connect only
+    to the hop's `addresses`. `label` names the URL in refusals ("the webhook URL")."""
     url, port = _parse(text, label, policy)
     host = url.raw_host.decode("ascii")  # IDNA-encoded, what DNS and TLS see
     if host.lower().rstrip(".") in _METADATA_HOSTS:
@@ -218,7 +220,7 @@ def _check_hop(text: str, label: str, policy: FetchPolicy, resolve: Resolver) ->
     for address in addresses:
         if _is_metadata(address) or not (policy.allow_private or is_public_address(address)):
             raise _host_not_allowed(url.host, label)
-    return _Hop(url=url, label=label, host=url.host, port=port, addresses=addresses)
+    return Hop(url=url, label=label, host=url.host, port=port, addresses=addresses)
 
 
 def _parse(text: str, label: str, policy: FetchPolicy) -> tuple[httpx.URL, int]:
@@ -279,7 +281,7 @@ def _resolve(
 
 # -- one request ------------------------------------------------------------------------------
 def _get(
-    hop: _Hop,
+    hop: Hop,
     dest: Path,
     policy: FetchPolicy,
     deadline: float,
@@ -313,7 +315,7 @@ def _get(
 
 @contextmanager
 def _opened(
-    hop: _Hop, policy: FetchPolicy, deadline: float, ssl_context: ssl.SSLContext | None
+    hop: Hop, policy: FetchPolicy, deadline: float, ssl_context: ssl.SSLContext | None
 ) -> Iterator[httpcore.Response]:
     """The response to GET `hop`, its body unread, over a connection pinned to the hop's
     addresses. httpcore's errors, in the body's reading too, become `InvalidInput`."""
@@ -325,12 +327,12 @@ def _opened(
         "pool": policy.total_timeout_s,
     }
     headers = [(b"Host", hop.url.netloc), *_HEADERS]
-    backend = _PinnedBackend(hop, deadline)
+    backend = PinnedBackend(hop, deadline)
     try:
         with (
             httpcore.ConnectionPool(ssl_context=ssl_context, network_backend=backend) as pool,
             pool.stream(
-                "GET", _core_url(hop.url), headers=headers, extensions={"timeout": timeouts}
+                "GET", core_url(hop.url), headers=headers, extensions={"timeout": timeouts}
             ) as response,
         ):
             yield response
@@ -348,14 +350,14 @@ def _opened(
         raise _unreachable(hop, exc) from exc
 
 
-def _core_url(url: httpx.URL) -> httpcore.URL:
+def core_url(url: httpx.URL) -> httpcore.URL:
     return httpcore.URL(
         scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
     )
 
 
 def _stream_body(
-    response: httpcore.Response, out: BinaryIO, hop: _Hop, policy: FetchPolicy, deadline: float
+    response: httpcore.Response, out: BinaryIO, hop: Hop, policy: FetchPolicy, deadline: float
 ) -> int:
     size_bytes = 0
     for chunk in response.iter_stream():
@@ -376,11 +378,11 @@ def _header(response: httpcore.Response, name: bytes) -> str | None:
 
 
 # -- pinning ----------------------------------------------------------------------------------
-class _PinnedBackend(httpcore.NetworkBackend):
+class PinnedBackend(httpcore.NetworkBackend):
     """Connects to one hop's checked addresses, whatever name httpcore asks for, so no second
     DNS answer can redirect the connection. Every stream it makes keeps the hop's deadline."""
 
-    def __init__(self, hop: _Hop, deadline: float) -> None:
+    def __init__(self, hop: Hop, deadline: float) -> None:
         self._hop = hop
         self._deadline = deadline
         self._system = httpcore.SyncBackend()
@@ -485,7 +487,7 @@ def _unresolvable(host: str, label: str) -> InvalidInput:
     )
 
 
-def _unreachable(hop: _Hop, exc: Exception) -> InvalidInput:
+def _unreachable(hop: Hop, exc: Exception) -> InvalidInput:
     # httpcore keeps the original error as its argument (its pool drops `__cause__`).
     tls = next((arg for arg in exc.args if isinstance(arg, ssl.SSLError)), None)
     if isinstance(tls, ssl.SSLCertVerificationError):
@@ -503,7 +505,7 @@ def _unreachable(hop: _Hop, exc: Exception) -> InvalidInput:
     )
 
 
-def _http_error(hop: _Hop, status: int, detail: str) -> InvalidInput:
+def _http_error(hop: Hop, status: int, detail: str) -> InvalidInput:
     try:
         phrase = f" {http.HTTPStatus(status).phrase}"
     except ValueError:
@@ -515,7 +517,7 @@ def _http_error(hop: _Hop, status: int, detail: str) -> InvalidInput:
     )
 
 
-def _too_large(hop: _Hop, policy: FetchPolicy) -> InvalidInput:
+def _too_large(hop: Hop, policy: FetchPolicy) -> InvalidInput:
     return InvalidInput(
         f"the video at {hop.host!r} is larger than the {policy.max_bytes:,} byte limit; "
         "give a shorter or more compressed video",

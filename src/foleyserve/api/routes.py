@@ -21,7 +21,8 @@ from starlette.types import Message
 from foleyserve.api.deps import Caller, CallerDep, RateLimitedCallerDep, StateDep
 from foleyserve.api.errors import validation_error
 from foleyserve.api.fetch import FetchPolicy, fetch_video
-from foleyserve.api.schemas import ErrorBody, JobOut, JobPage, JobRequest
+from foleyserve.api.pinned import check_webhook_url
+from foleyserve.api.schemas import ErrorBody, JobOut, JobPage, JobRequest, WebhookSecretOut
 from foleyserve.errors import InvalidInput, StorageError
 from foleyserve.jobs.model import Job, JobState
 from foleyserve.storage.base import content_disposition
@@ -180,6 +181,17 @@ def build_router() -> APIRouter:
             headers={"Content-Disposition": content_disposition(filename)},
         )
 
+    @router.get(
+        "/v1/webhooks/secret",
+        response_model=WebhookSecretOut,
+        responses=_ERRORS,
+        summary="The secret that signs your webhooks (verify with foleyserve.api.webhooks.verify)",
+    )
+    def webhook_secret(state: StateDep, caller: CallerDep) -> WebhookSecretOut:
+        return WebhookSecretOut(
+            tenant=caller.tenant, secret=state.keys.webhook_secret(caller.tenant)
+        )
+
     @router.get("/healthz", summary="The process answers")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -219,6 +231,15 @@ def _parse_request(data: dict[str, Any]) -> JobRequest:
         raise validation_error(exc.errors()) from exc
 
 
+async def _parse_submission(data: dict[str, Any], state: StateDep) -> JobRequest:
+    """The request's fields, checked, its webhook URL too (which resolves a name: off the
+    event loop)."""
+    body = _parse_request(data)
+    if body.webhook_url is not None:
+        await run_in_threadpool(check_webhook_url, body.webhook_url, state.settings)
+    return body
+
+
 async def _submit_multipart(
     request: Request, state: StateDep, caller: Caller, tmp: Path, idempotency_key: str | None
 ) -> Job:
@@ -242,8 +263,12 @@ async def _submit_multipart(
                 )
             if value == "" and name not in _FORM_ONLY_TEXT:
                 continue  # an empty optional form field means "not given"
+            if name == "webhook_events":
+                events = fields.setdefault(name, [])
+                events += [part.strip() for part in value.split(",")]
+                continue
             fields[name] = value
-        body = _parse_request(fields)
+        body = await _parse_submission(fields, state)
         suffix = Path(video.filename or "").suffix
         path = tmp / f"upload{suffix if _SUFFIX.fullmatch(suffix) else ''}"
         await _copy_capped(video, path, max_bytes)
@@ -255,8 +280,8 @@ async def _submit_multipart(
         body.render_params(has_video=True),
         tenant=caller.tenant,
         priority=body.priority,
-        webhook_url=body.webhook_url,
         idempotency_key=idempotency_key,
+        **body.webhook(),
     )
 
 
@@ -270,7 +295,7 @@ async def _submit_json(
         raise InvalidInput(f"the body is not valid JSON: {exc}", code="invalid_json") from exc
     if not isinstance(data, dict):
         raise InvalidInput("the body must be a JSON object", code="invalid_json")
-    body = _parse_request(data)
+    body = await _parse_submission(data, state)
     if (body.video_url is None) == (body.duration_s is None):
         raise InvalidInput(
             "give exactly one of video_url (a video to fetch) and duration_s (sound from the "
@@ -282,6 +307,7 @@ async def _submit_json(
         policy = FetchPolicy(
             allow_http=settings.fetch_allow_http,
             allow_private=settings.fetch_allow_private,
+            allowed_ports=settings.fetch_allowed_ports,
             max_bytes=settings.max_file_bytes,
         )
         fetched = await run_in_threadpool(
@@ -293,13 +319,8 @@ async def _submit_json(
             body.render_params(has_video=True),
             tenant=caller.tenant,
             priority=body.priority,
-            webhook_url=body.webhook_url,
             idempotency_key=idempotency_key,
-        )
-    if body.webhook_url is not None:
-        raise InvalidInput(
-            "webhook_url is not available for text-only jobs yet; poll GET /v1/jobs/{id}",
-            code="unknown_field",
+            **body.webhook(),
         )
     assert body.duration_s is not None
     return await run_in_threadpool(
@@ -309,6 +330,7 @@ async def _submit_json(
         tenant=caller.tenant,
         priority=body.priority,
         idempotency_key=idempotency_key,
+        **body.webhook(),
     )
 
 

@@ -88,12 +88,15 @@ def _run(host: str, port: int, *, embedded: bool) -> None:
         if embedded:
             from foleyserve.engines.registry import create_engine
             from foleyserve.worker.loop import Worker
+            from foleyserve.worker.webhooks import WebhookDispatcher, start_dispatcher
 
             with stderr.status(f"loading engine {settings.engine!r}"):
                 engine = create_engine(settings)
             identity = _Identity(engine.name, engine.version)
             worker_store = open_store(settings.store_url())
             worker = Worker(engine, worker_store, objects, settings, "embedded")
+            hooks_store = open_store(settings.store_url())
+            hooks = WebhookDispatcher(hooks_store, keys, settings, "embedded")
         else:
             identity = _engine_identity(settings)
         app = create_app(
@@ -104,10 +107,11 @@ def _run(host: str, port: int, *, embedded: bool) -> None:
             limiter=limiter,
             engine_identity=identity,
         )
-        thread = None
+        thread = hooks_thread = None
         if worker is not None:
             thread = threading.Thread(target=worker.run, name="foleyserve-worker", daemon=True)
             thread.start()
+            hooks_thread = start_dispatcher(hooks, worker.stop)
         auth = "API keys required" if settings.api_keys_required else "no API keys (tenant local)"
         stderr.print(f"foleyserve on http://{host}:{port} ({auth}); docs at /docs")
         try:
@@ -115,10 +119,13 @@ def _run(host: str, port: int, *, embedded: bool) -> None:
             # default; the API applies FOLEYSERVE_TRUSTED_PROXIES itself (api/client_ip.py).
             uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
         finally:
-            if worker is not None and thread is not None:
+            if worker is not None and thread is not None and hooks_thread is not None:
                 worker.request_stop()
                 thread.join(timeout=settings.shutdown_grace_s + settings.lease_s)
+                hooks_thread.join(timeout=hooks.lease_s)
                 worker.store.close()
+                hooks.close()
+                hooks.store.close()
             store.close()
             keys.close()
             objects.close()
@@ -130,6 +137,10 @@ def _engine_identity(settings: Settings) -> _Identity:
         from foleyserve.engines.null import NullEngine
 
         return _Identity(NullEngine.name, NullEngine.version)
+    if settings.engine == "hunyuan":
+        from foleyserve.engines.hunyuan.factory import hunyuan_identity
+
+        return _Identity(*hunyuan_identity(settings))
     from foleyserve.engines.procedural.engine import ProceduralEngine
 
     return _Identity(ProceduralEngine.name, ProceduralEngine.version)

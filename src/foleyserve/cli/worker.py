@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import socket
+from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
@@ -25,17 +26,44 @@ def worker(
     worker_id: Annotated[
         str | None, typer.Option("--id", help="Worker name (default: host:pid).")
     ] = None,
+    engine_name: Annotated[
+        str | None,
+        typer.Option("--engine", help="procedural or hunyuan (default: FOLEYSERVE_ENGINE)."),
+    ] = None,
+    model_dir: Annotated[
+        Path | None, typer.Option(help="hunyuan: the model files (FOLEYSERVE_HUNYUAN_MODEL_DIR).")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="hunyuan: cuda:K or cpu (FOLEYSERVE_HUNYUAN_DEVICE).")
+    ] = None,
+    random_weights: Annotated[
+        bool,
+        typer.Option(
+            "--random-weights",
+            help="hunyuan BENCHMARK MODE: random weights, the audio is noise.",
+        ),
+    ] = False,
 ) -> None:
     """Run jobs from the queue until SIGTERM (then finish the batch within the grace period)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     with reported_errors(as_json=False):
-        overrides = {k: v for k, v in (("store", store), ("storage", storage)) if v is not None}
+        options = {
+            "store": store,
+            "storage": storage,
+            "engine": engine_name,
+            "hunyuan_model_dir": model_dir,
+            "hunyuan_device": device,
+            "hunyuan_random_weights": random_weights or None,
+        }
+        overrides = {k: v for k, v in options.items() if v is not None}
         settings = Settings(**overrides)  # type: ignore[arg-type]
         offline_hub()
+        from foleyserve.auth.keys import open_key_store
         from foleyserve.engines.registry import create_engine
         from foleyserve.storage import open_object_store
         from foleyserve.store import open_store
         from foleyserve.worker.loop import Worker
+        from foleyserve.worker.webhooks import WebhookDispatcher, start_dispatcher
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         with stderr.status(f"loading engine {settings.engine!r}"):
@@ -51,9 +79,20 @@ def worker(
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        # The webhook dispatcher gets a store connection of its own: its deliveries wait on
+        # receivers, and the loop's heartbeats must never queue behind them.
+        hooks_store = open_store(settings.store_url())
+        keys = open_key_store(settings.keys_url())
+        hooks = WebhookDispatcher(hooks_store, keys, settings, name)
+        hooks_thread = start_dispatcher(hooks, loop.stop)
         stderr.print(f"worker {name} ready: engine {engine.name}, policy {settings.batch_policy}")
         try:
             loop.run()
         finally:
+            loop.stop.set()
+            hooks_thread.join(timeout=hooks.lease_s)
+            hooks.close()
+            hooks_store.close()
+            keys.close()
             job_store.close()
             objects.close()

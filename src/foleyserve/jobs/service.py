@@ -16,7 +16,7 @@ from pathlib import Path
 
 from foleyserve.cache import EngineIdentity, ObjectCache, result_key
 from foleyserve.errors import InvalidInput, StorageError
-from foleyserve.jobs.model import Job, JobResult, JobSpec, Priority
+from foleyserve.jobs.model import Job, JobResult, JobSpec, Priority, WebhookEvent
 from foleyserve.media.probe import probe
 from foleyserve.params import RenderParams, check_params
 from foleyserve.settings import Settings
@@ -50,10 +50,12 @@ class JobService:
         priority: Priority = Priority.NORMAL,
         deadline: datetime | None = None,
         webhook_url: str | None = None,
+        webhook_events: tuple[WebhookEvent, ...] | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         """Queue a job for `video` (a local file: the API's spooled upload), or finish it at
-        once from the result cache. Bad input raises `InvalidInput` before anything is stored."""
+        once from the result cache. Bad input raises `InvalidInput` before anything is stored.
+        `webhook_events` None: the spec's default (the final states)."""
         check_params(params, self.settings)
         info = probe(video, self.settings.media_limits())
         sha = sha256_file(video)
@@ -65,7 +67,7 @@ class JobService:
             duration_s=info.duration_s,
             priority=priority,
             deadline=deadline,
-            webhook_url=webhook_url,
+            **_webhook(webhook_url, webhook_events),
         )
         cached = self._cached_result(result_key(self.engine, sha, info.duration_s, params))
         if cached is not None:
@@ -90,6 +92,8 @@ class JobService:
         *,
         tenant: str,
         priority: Priority = Priority.NORMAL,
+        webhook_url: str | None = None,
+        webhook_events: tuple[WebhookEvent, ...] | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         """Queue a text-only job: audio of `duration_s` from the prompt alone."""
@@ -111,6 +115,7 @@ class JobService:
             video_sha256=None,
             duration_s=duration_s,
             priority=priority,
+            **_webhook(webhook_url, webhook_events),
         )
         job, _ = self.store.submit(
             spec,
@@ -138,3 +143,16 @@ class JobService:
                 raise
             self.objects.put_file(new_key, local, content_type=cached.content_type)
         return cached.model_copy(update={"audio_key": new_key})
+
+
+def _webhook(
+    url: str | None, events: tuple[WebhookEvent, ...] | None
+) -> dict[str, str | tuple[WebhookEvent, ...] | None]:
+    """The spec fields of a job's webhook; events are left to the spec's default if None."""
+    if url is None and events:
+        raise InvalidInput(
+            "webhook_events needs a webhook_url to send them to", code="missing_field"
+        )
+    return (
+        {"webhook_url": url} if events is None else {"webhook_url": url, "webhook_events": events}
+    )

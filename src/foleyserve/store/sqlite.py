@@ -343,6 +343,11 @@ class SQLiteJobStore:
     def events_due(
         self, owner: str, *, limit: int, lease_s: float, now: datetime
     ) -> builtins.list[JobEvent]:
+        rules.check_lease(lease_s)
+        with self._read() as conn:
+            # Idle dispatchers poll: asking first keeps them off the write lock.
+            if not outbox.any_due(conn, now=now):
+                return []
         with self._write() as conn:
             return outbox.lease(conn, owner, limit=limit, lease_s=lease_s, now=now)
 

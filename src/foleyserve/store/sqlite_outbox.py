@@ -19,6 +19,11 @@ def add(conn: sqlite3.Connection, event: JobEvent) -> None:
     )
 
 
+def any_due(conn: sqlite3.Connection, *, now: datetime) -> bool:
+    row = conn.execute("SELECT 1 FROM outbox WHERE due_us <= ? LIMIT 1", (to_us(now),))
+    return row.fetchone() is not None
+
+
 def lease(
     conn: sqlite3.Connection, owner: str, *, limit: int, lease_s: float, now: datetime
 ) -> list[JobEvent]:
