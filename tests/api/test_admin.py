@@ -4,6 +4,7 @@ may call them, what the overview counts, failed jobs and their retry."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,18 @@ def test_failed_jobs_are_listed_and_retried_once(keyed: ApiRig) -> None:
     assert mine["state"] == "succeeded"  # the tenant sees its job done
 
 
+def test_failed_jobs_are_those_of_the_window(keyed: ApiRig) -> None:
+    admin, acme = _admin(keyed), keyed.key_for("acme")
+    job_id = keyed.client.post("/v1/jobs", json=TEXT_JOB, headers=acme).json()["id"]
+    two_days_ago = utc_now() - timedelta(days=2)
+    keyed.store.claim([job_id], "gpu-1", lease_s=60, now=two_days_ago)
+    error = JobError(code="engine_error", message="old news")
+    keyed.store.fail(job_id, "gpu-1", error, retryable=False, now=two_days_ago)
+    assert keyed.client.get("/v1/admin/failed", headers=admin).json()["jobs"] == []
+    week = keyed.client.get("/v1/admin/failed?window_s=604800", headers=admin).json()["jobs"]
+    assert [job["id"] for job in week] == [job_id]
+
+
 def test_bad_admin_arguments_are_refused(keyed: ApiRig) -> None:
     admin = _admin(keyed)
     missing = keyed.client.post("/v1/admin/jobs/job_000000000000000000000000/retry", headers=admin)
@@ -127,3 +140,4 @@ def test_bad_admin_arguments_are_refused(keyed: ApiRig) -> None:
         bad = keyed.client.get(f"/v1/admin/overview?{query}", headers=admin)
         assert bad.status_code == 422 and error_code(bad) == "invalid_field"
     assert keyed.client.get("/v1/admin/failed?limit=0", headers=admin).status_code == 422
+    assert keyed.client.get("/v1/admin/failed?window_s=1e9", headers=admin).status_code == 422

@@ -23,6 +23,8 @@ from foleyserve.jobs.model import Job, JobState
 MAX_FINISHED_READ = 2000
 """Finished jobs one overview reads at most: its figures then cover the latest of them."""
 DEFAULT_WINDOW_S = 3600.0
+DEFAULT_FAILED_WINDOW_S = 86400.0
+MAX_WINDOW_S = 7 * 86400.0
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)
@@ -64,16 +66,19 @@ def build_admin_router() -> APIRouter:
     def overview(
         state: StateDep,
         _: AdminDep,
-        window_s: Annotated[float, Query(ge=60, le=7 * 86400)] = DEFAULT_WINDOW_S,
+        window_s: Annotated[float, Query(ge=60, le=MAX_WINDOW_S)] = DEFAULT_WINDOW_S,
     ) -> dashboard.Overview:
         return _overview(state, window_s)
 
     @router.get("/failed", response_model=AdminJobPage, summary="Failed jobs, newest first")
     def failed(
-        state: StateDep, _: AdminDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
+        state: StateDep,
+        _: AdminDep,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        window_s: Annotated[float, Query(ge=60, le=MAX_WINDOW_S)] = DEFAULT_FAILED_WINDOW_S,
     ) -> AdminJobPage:
-        # Finished jobs are purged after the retention, so it bounds where failures can be.
-        since = state.clock() - timedelta(seconds=state.settings.job_retention_s)
+        # The window bounds the read: stores find failures among all recent finishes.
+        since = state.clock() - timedelta(seconds=window_s)
         jobs = state.store.finished(since=since, state=JobState.FAILED, limit=limit)
         return AdminJobPage(jobs=[AdminJobOut.of_job(job) for job in jobs])
 
