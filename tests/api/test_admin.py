@@ -65,6 +65,18 @@ def test_without_keys_the_local_operator_is_an_admin(rig: ApiRig) -> None:
     assert rig.client.get("/v1/admin/overview").status_code == 200
 
 
+def test_the_pages_are_served_beside_the_documented_api(rig: ApiRig) -> None:
+    paths = set(rig.client.get("/openapi.json").json()["paths"])
+    assert {"/v1/admin/overview", "/v1/admin/failed", "/v1/admin/jobs/{job_id}/retry"} <= paths
+    assert not {"/", "/admin"} & paths  # pages, not API
+    for page, script in (("/", "/static/app.js"), ("/admin", "/static/admin.js")):
+        html = rig.client.get(page)
+        assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+        assert script in html.text
+        js = rig.client.get(script)
+        assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+
+
 def test_overview_counts_queue_batches_throughput_and_tenants(keyed: ApiRig) -> None:
     admin, acme, zeta = _admin(keyed), keyed.key_for("acme"), keyed.key_for("zeta")
     done = keyed.client.post("/v1/jobs", json=TEXT_JOB, headers=acme).json()["id"]
