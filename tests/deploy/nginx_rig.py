@@ -188,6 +188,9 @@ class Nginx:
         fields = [line.split(" upstream=")[1].split(" ust=")[0] for line in lines]
         return [[hop.strip() for hop in tried.split(",")] for tried in fields]
 
+    def error_log(self) -> str:
+        return (self.prefix / "error.log").read_text()
+
     def logged_since(self, before: int, count: int) -> list[list[str]]:
         """`upstreams()` after the first `before`, once `count` more have been logged (nginx
         writes a line when it finalizes a request, which may be after the client has its

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +26,8 @@ from tests.deploy.nginx_rig import (
 MAX_FILE_BYTES = 6_000_000
 TEXT_JOB = {"prompt": "rain on a tin roof", "duration_s": 0.5, "output_format": "wav"}
 KEYS = 12
+BUFFERED = "a client request body is buffered to a temporary file"
+"""nginx's warning when it spools a request body to disk instead of streaming it."""
 
 
 @pytest.fixture(scope="module")
@@ -167,10 +171,50 @@ def test_a_streamed_multi_megabyte_upload_makes_a_job(fleet: Fleet, tmp_path: Pa
     stored = [p for p in (fleet.objects / "uploads").rglob("*") if p.is_file()]
     assert [p.stat().st_size for p in stored] == [size_bytes]
     assert stored[0].read_bytes() == clip.read_bytes()
+    assert BUFFERED not in fleet.nginx.error_log()  # streamed through, never spooled
+
+
+def test_other_routes_keep_nginx_buffering(fleet: Fleet) -> None:
+    """The control for the check above: a body outside /v1/jobs is spooled, and logged."""
+    with fleet.client("127.0.0.7") as client:
+        response = client.post("/v1/jobs/none/cancel", content=b"\0" * (1 << 20))
+    assert response.status_code == 401  # the API's answer: no key
+    assert BUFFERED in fleet.nginx.error_log()
+
+
+def _raw_submission(port: int, source: str) -> tuple[int, bytes]:
+    """One JSON submission without a key, on a fresh connection; the status and the raw
+    answer (an API server's 401, or nginx's own refusal)."""
+    with socket.create_connection(("127.0.0.1", port), 30.0, (source, 0)) as connection:
+        connection.sendall(
+            b"POST /v1/jobs HTTP/1.1\r\nHost: foley\r\nContent-Length: 2\r\n"
+            b"Content-Type: application/json\r\nConnection: close\r\n\r\n{}"
+        )
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return int(answer.split(b" ")[1]), answer
+
+
+def test_the_edge_rate_limit_refuses_floods_itself(fleet: Fleet) -> None:
+    """60 submissions at once from one address: nginx lets its burst (20) through, plus 5 a
+    second of the time they took, and answers the rest itself with 429."""
+    before = len(fleet.nginx.upstreams())
+    start_s = time.monotonic()
+    answers = [_raw_submission(fleet.nginx.port, "127.0.0.8") for _ in range(60)]
+    elapsed_s = time.monotonic() - start_s
+    statuses = [status for status, _ in answers]
+    assert set(statuses) <= {401, 429}
+    assert statuses.count(401) <= 20 + 5 * elapsed_s + 1
+    refused = [raw for status, raw in answers if status == 429]
+    if refused:  # always, unless 60 small requests took over 8 s
+        assert b"Retry-After: 1" in refused[0] and b'"code": "rate_limited"' in refused[0]
+    served = fleet.nginx.logged_since(before, 60)
+    assert served.count(["-"]) == len(refused)  # no API server saw a refused one
 
 
 def test_a_stopped_api_server_is_passed_over(fleet: Fleet) -> None:
-    """Passive health checks: runs last, since it stops one of the module's servers."""
+    """Passive health checks. Last in this module: it stops one of the module's servers."""
     stop(fleet.apis[1].process)
     before = len(fleet.nginx.upstreams())
     with fleet.client("127.0.0.1") as client:
