@@ -91,6 +91,10 @@ class HunyuanEngine:
         """`memory`: a known memory model; None measures one on CUDA (when `measure`) or
         estimates one on the CPU."""
         self.models = models
+        self.videos_analyzed = 0
+        """Videos decoded and encoded so far (a feature-cache hit adds none)."""
+        self.prompts_encoded = 0
+        self.batches_generated = 0
         self.name, self.version = engine_identity(models.variant, models.random_seed)
         tag = "" if models.random_seed is None else f"-random-seed{models.random_seed}"
         self.feature_version = FEATURE_VERSION + tag
@@ -120,10 +124,13 @@ class HunyuanEngine:
     def analyze_video(
         self, video: Path, info: VideoInfo, progress: ProgressFn | None = None
     ) -> VideoFeatures:
-        return self.analyzer.analyze(video, info, self.feature_version, progress)
+        features = self.analyzer.analyze(video, info, self.feature_version, progress)
+        self.videos_analyzed += 1
+        return features
 
     def encode_text(self, prompts: Sequence[tuple[str, str]]) -> list[TextFeatures]:
         encoded = self.models.text.encode_pairs(prompts)
+        self.prompts_encoded += len(prompts)
         return [
             TextFeatures(
                 self.text_version,
@@ -181,6 +188,7 @@ class HunyuanEngine:
         outputs = [self._decode(latents[i : i + 1], r.duration_s) for i, r in enumerate(batch)]
         if progress is not None:
             progress(total, total)
+        self.batches_generated += 1
         return outputs
 
     def _sampler_settings(self, steps: int | None, guidance: float | None) -> SamplerSettings:
