@@ -44,6 +44,8 @@ class LoadOptions:
     """Upload this video with every job (the seed varies, so no result-cache hits); None:
     text-only jobs (`duration_s` from the workload)."""
     output_format: str = "wav"
+    steps: int | None = None
+    """Sent with every job (denoising steps); None: the engine's default."""
     time_limit_s: float = math.inf
     """Stop submitting, and stop waiting, this long after the start."""
     drain_s: float = 300.0
@@ -142,6 +144,8 @@ class _LoadRun:
             "priority": str(job.priority),
             "output_format": self.options.output_format,
         }
+        if self.options.steps is not None:
+            fields["steps"] = self.options.steps
         headers = {}
         key = self.options.api_keys.get(job.tenant)
         if key:

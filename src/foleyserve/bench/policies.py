@@ -39,6 +39,7 @@ def run_policies(
     env: Mapping[str, str] | None = None,
     workers: int = 1,
     drain_s: float = 300.0,
+    steps: int | None = None,
     progress: Callable[[str], ProgressFn] | None = None,
 ) -> list[PolicyRun]:
     """Run `jobs` once per policy; `workers` worker processes in all (the embedded one plus
@@ -51,7 +52,7 @@ def run_policies(
         with BenchServer(data_dir, overrides, workers=workers - 1) as server, GpuSampler() as gpu:
             outcomes = run_load(
                 jobs,
-                LoadOptions(base_url=server.url, api_keys={}, drain_s=drain_s),
+                LoadOptions(base_url=server.url, api_keys={}, drain_s=drain_s, steps=steps),
                 progress=progress(policy) if progress else None,
             )
         runs.append(

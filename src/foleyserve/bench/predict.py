@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from foleyserve.bench.profile import CostProfile
 from foleyserve.bench.report import SUCCEEDED, Outcome, Report, aggregate
-from foleyserve.bench.workload import PlannedJob
+from foleyserve.bench.workload import PlannedJob, scaled
 from foleyserve.scheduling.policy import BatchPolicy
 from foleyserve.scheduling.simulate import Arrival, simulate
 
@@ -126,8 +126,18 @@ def scaling(
     profile: CostProfile,
     policy: BatchPolicy,
     worker_counts: Sequence[int],
+    *,
+    per_worker: bool = False,
 ) -> list[ScalingRow]:
-    """The same trace on each number of workers."""
+    """The same trace on each number of workers; `per_worker`: at n workers the trace runs n
+    times as fast (the same load per worker: weak scaling), so the scaling factor is the
+    throughput gained when the load grows with the fleet."""
     return [
-        ScalingRow(n, aggregate(predict(jobs, profile, policy, workers=n))) for n in worker_counts
+        ScalingRow(
+            n,
+            aggregate(
+                predict(scaled(jobs, 1 / n) if per_worker else jobs, profile, policy, workers=n)
+            ),
+        )
+        for n in worker_counts
     ]

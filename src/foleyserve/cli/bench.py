@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from foleyserve.bench.load import LoadOptions, ProgressFn
@@ -36,6 +37,9 @@ TenantsOpt = Annotated[str, typer.Option(help="Tenant labels with weights: a:1,b
 PromptOpt = Annotated[list[str] | None, typer.Option("--prompt", help="A prompt (repeatable).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 ProfileOpt = Annotated[Path, typer.Option(help="A cost profile (JSON, `bench profile`).")]
+StepsOpt = Annotated[
+    int | None, typer.Option(help="Denoising steps sent with every job (default: the engine's).")
+]
 
 
 def workload(
@@ -107,6 +111,7 @@ def load(
     time_limit_s: Annotated[float, typer.Option(help="Stop sending and waiting after.")] = 3600,
     drain_s: Annotated[float, typer.Option(help="Wait this long for the last jobs.")] = 300,
     save_trace: Annotated[Path | None, typer.Option(help="Write the workload here.")] = None,
+    steps: StepsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Open-loop load against a running server; per-priority figures at the end."""
@@ -129,6 +134,7 @@ def load(
             output_format="wav",
             time_limit_s=time_limit_s,
             drain_s=drain_s,
+            steps=steps,
         )
         with progress_bars(not as_json) as bar, GpuSampler() as gpu:
             outcomes = run_load(jobs, options, progress=bar(f"{len(jobs)} jobs"))
@@ -136,9 +142,10 @@ def load(
         if as_json:
             print_json(report.to_json() | {"gpu_percent": gpu.mean_percent})
             return
-        stderr.print(report_table(report, f"load on {url}"))
+        out = Console(width=120)
+        out.print(report_table(report, f"load on {url}"))
         for line in summary_lines(report, gpu.mean_percent):
-            stderr.print(line)
+            out.print(line)
 
 
 @bench_app.command("profile")
@@ -193,6 +200,7 @@ def policies(
     work_dir: Annotated[Path, typer.Option(help="Data dirs of the servers.")] = Path("bench-runs"),
     plots: Annotated[Path | None, typer.Option(help="Write latency-cdf PNG here.")] = None,
     save: Annotated[Path | None, typer.Option(help="Write every outcome as JSON here.")] = None,
+    steps: StepsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The same trace against each batching policy, a fresh `foleyserve serve` each."""
@@ -209,6 +217,7 @@ def policies(
             work_dir=work_dir,
             plots=plots,
             save=save,
+            steps=steps,
             as_json=as_json,
         )
 
@@ -227,6 +236,9 @@ def predict(
     workers: Annotated[str, typer.Option(help="Worker counts: 1,2,4,8.")] = "1,2,4,8",
     policy: Annotated[str, typer.Option(help="none, fixed or dynamic.")] = "dynamic",
     max_batch_size: Annotated[int, typer.Option(help="Batch limit.")] = 16,
+    per_worker: Annotated[
+        bool, typer.Option(help="--rate is per worker: n workers get n times the load.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """The simulator: the trace on 1..N workers of a profile (a scaling table)."""
@@ -245,7 +257,7 @@ def predict(
             raise InvalidInput(str(e), code="invalid_option") from None
         if any(n < 1 for n in counts):
             raise InvalidInput("worker counts must be >= 1", code="invalid_option")
-        rows = scaling(jobs, cost, batch, counts)
+        rows = scaling(jobs, cost, batch, counts, per_worker=per_worker)
         if as_json:
             print_json(
                 {
@@ -258,7 +270,7 @@ def predict(
                 }
             )
             return
-        stderr.print(scaling_table(rows, f"{cost.name}, {policy}, {len(jobs)} jobs"))
+        Console(width=120).print(scaling_table(rows, f"{cost.name}, {policy}, {len(jobs)} jobs"))
 
 
 def dumps(payload: Any) -> str:

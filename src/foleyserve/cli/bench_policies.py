@@ -46,11 +46,14 @@ def run_policy_command(
     work_dir: Path,
     plots: Path | None,
     save: Path | None,
+    steps: int | None,
     as_json: bool,
 ) -> None:
     out = Console(width=120)
     with progress_bars(not as_json) as bar:
-        runs = run_policies(jobs, work_dir, policies=policies, workers=workers, progress=bar)
+        runs = run_policies(
+            jobs, work_dir, policies=policies, workers=workers, steps=steps, progress=bar
+        )
     cost = _profile(runs, profile, fit_from)
     settings = Settings()
     comparisons: list[tuple[str, Comparison]] = []
