@@ -9,12 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from foleyserve.engines.procedural.engine import ProceduralEngine
 from foleyserve.jobs.model import JobError, JobState, Progress
 from foleyserve.worker.context import utc_now
-from tests.web.conftest import START_TIMEOUT_S, WebServer, serve_app
+from tests.web.conftest import PHONE, START_TIMEOUT_S, WebServer, open_page, serve_app
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +100,17 @@ def test_the_dashboard_shows_the_queue_a_batch_and_retries_a_failed_job(
     page.get_by_role("button", name="Refresh now").click()
     expect(page.locator("#throughput-stats")).to_contain_text("succeeded2")
     expect(page.locator("#queue-tenants")).to_contain_text("Nothing queued.")
+
+
+def test_the_dashboard_fits_a_phone(
+    browser: Browser, web: WebServer, request: pytest.FixtureRequest
+) -> None:
+    for page in open_page(browser, request, PHONE):
+        page.goto(web.url + "/admin")
+        _save_key(page, web.key_for("ops", admin=True))
+        expect(page.locator("body")).to_have_attribute("data-loaded", "true")
+        expect(page.get_by_role("button", name="Refresh now")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
 
 def test_the_key_entered_once_is_kept_for_the_submit_page(

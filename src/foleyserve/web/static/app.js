@@ -69,21 +69,22 @@ function isFinished(job) {
   return ["succeeded", "failed", "canceled", "expired"].includes(job.state);
 }
 
-function schedulePoll() {
+function schedulePoll(delayMs = POLL_MS) {
   const mine = current;
   mine.timer = setTimeout(async () => {
     try {
       const job = await apiJson(`/v1/jobs/${mine.id}`);
       if (current !== mine) return;
+      showError($("job-error"), null);
       render(job);
       if (isFinished(job)) finish(job);
       else schedulePoll();
     } catch (error) {
       if (current !== mine) return;
       showError($("job-error"), error);
-      schedulePoll();
+      schedulePoll(Math.min(delayMs * 2, 10_000)); // back off while the server refuses
     }
-  }, POLL_MS);
+  }, delayMs);
 }
 
 function render(job) {
