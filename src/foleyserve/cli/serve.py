@@ -113,7 +113,10 @@ def _run(host: str, port: int, *, embedded: bool) -> None:
             thread.start()
             hooks_thread = start_dispatcher(hooks, worker.stop)
         auth = "API keys required" if settings.api_keys_required else "no API keys (tenant local)"
-        stderr.print(f"foleyserve on http://{host}:{port} ({auth}); docs at /docs")
+        stderr.print(
+            f"foleyserve on http://{host}:{port} ({auth}); web page at /, dashboard at /admin, "
+            "API docs at /docs"
+        )
         try:
             # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by
             # default; the API applies FOLEYSERVE_TRUSTED_PROXIES itself (api/client_ip.py).
