@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
@@ -22,7 +23,14 @@ from foleyserve.api.deps import Caller, CallerDep, RateLimitedCallerDep, StateDe
 from foleyserve.api.errors import validation_error
 from foleyserve.api.fetch import FetchPolicy, fetch_video
 from foleyserve.api.pinned import check_webhook_url
-from foleyserve.api.schemas import ErrorBody, JobOut, JobPage, JobRequest, WebhookSecretOut
+from foleyserve.api.schemas import (
+    ErrorBody,
+    JobOut,
+    JobPage,
+    JobRequest,
+    QueueOut,
+    WebhookSecretOut,
+)
 from foleyserve.errors import InvalidInput, StorageError
 from foleyserve.jobs.model import Job, JobState
 from foleyserve.storage.base import content_disposition
@@ -130,7 +138,11 @@ def build_router() -> APIRouter:
         "/v1/jobs/{job_id}", response_model=JobOut, responses=_ERRORS, summary="A job's state"
     )
     def get_job(job_id: str, state: StateDep, caller: CallerDep) -> JobOut:
-        return JobOut.of(state.store.get(job_id, caller.tenant))
+        job = state.store.get(job_id, caller.tenant)
+        out = JobOut.of(job)
+        if job.state is JobState.QUEUED:
+            out.queue = _queue_place(state, job)
+        return out
 
     @router.post(
         "/v1/jobs/{job_id}/cancel",
@@ -214,6 +226,29 @@ def build_router() -> APIRouter:
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+THROUGHPUT_WINDOW_S = 600.0
+"""How far back the estimated start looks at finished jobs."""
+
+
+def _queue_place(state: StateDep, job: Job) -> QueueOut:
+    """Two counts of one index each: cheap enough for every poll."""
+    now = state.clock()
+    ahead = state.store.queue_ahead(job)
+    finished = state.store.finished_since(now - timedelta(seconds=THROUGHPUT_WINDOW_S))
+    return QueueOut(
+        ahead=ahead, estimated_start_at=estimated_start(ahead, finished, THROUGHPUT_WINDOW_S, now)
+    )
+
+
+def estimated_start(ahead: int, finished: int, window_s: float, now: datetime) -> datetime | None:
+    """When a job with `ahead` jobs before it starts if jobs keep finishing as `finished` did
+    in the last `window_s`: after the `ahead` jobs and one more (a worker must free up).
+    None when nothing finished: no rate to go by."""
+    if finished <= 0:
+        return None
+    return now + timedelta(seconds=(ahead + 1) * window_s / finished)
 
 
 def _object_keys(job: Job) -> list[str]:

@@ -95,6 +95,14 @@ class Links(BaseModel):
     result: str
 
 
+class QueueOut(BaseModel):
+    ahead: int
+    """Queued jobs that run before this one by priority and submission order (0: next).
+    Aging and per-tenant fair share may reorder them."""
+    estimated_start_at: datetime | None
+    """A rough guess from the jobs finished in the last 10 minutes (null when none did)."""
+
+
 class JobOut(BaseModel):
     id: str
     state: JobState
@@ -109,6 +117,8 @@ class JobOut(BaseModel):
     error: ErrorOut | None
     result: ResultOut | None
     links: Links
+    queue: QueueOut | None = None
+    """While queued, in `GET /v1/jobs/{id}` only: where the job stands."""
 
     @classmethod
     def of(cls, job: Job) -> JobOut:

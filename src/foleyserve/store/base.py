@@ -107,6 +107,17 @@ class JobStore(Protocol):
         (idempotent). Returns the job as it now is."""
         ...
 
+    def queue_ahead(self, job: Job) -> int:
+        """How many queued jobs run before `job` by priority and submission order (0: it is
+        next): those of higher priorities, and those of its own submitted before it. Aging and
+        fair share may reorder them; this is what a polling client is told. O(log n) on Redis,
+        a range of one index on SQLite. `JobNotFound` for a job the store no longer has."""
+        ...
+
+    def finished_since(self, since: datetime) -> int:
+        """How many jobs finished at or after `since` (cache hits too): recent throughput."""
+        ...
+
     def delete(self, job_id: str, tenant: str | None) -> Job:
         """Forget a finished job and its idempotency key. Returns it so the caller can delete
         its files. A queued or running job raises `InvalidInput` (code `job_not_finished`): the

@@ -170,6 +170,21 @@ class RedisJobStore:
         return rules.visible(untouched[job_id], job_id, tenant)
 
     @_translated
+    def queue_ahead(self, job: Job) -> int:
+        seq = self._redis.hget(self._keys.job(job.id), "seq")
+        if seq is None:
+            raise rules.not_found(job.id)
+        pipe = self._redis.pipeline(transaction=False)
+        for queue in self._keys.queues()[: job.spec.priority.rank]:
+            pipe.zcard(queue)
+        pipe.zcount(self._keys.queue(job.spec.priority), "-inf", f"({int(seq)}")
+        return sum(int(count) for count in pipe.execute())
+
+    @_translated
+    def finished_since(self, since: datetime) -> int:
+        return int(self._redis.zcount(self._keys.finished, to_us(since), "+inf"))
+
+    @_translated
     def delete(self, job_id: str, tenant: str | None) -> Job:
         for _ in range(_MAX_ROUNDS):
             job, rev = self._read(job_id) or (None, "")

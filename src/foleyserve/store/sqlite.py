@@ -159,6 +159,25 @@ class SQLiteJobStore:
             _update(conn, changed, before=job)
             return changed
 
+    def queue_ahead(self, job: Job) -> int:
+        with self._read() as conn:
+            if _load(conn, job.id) is None:
+                raise rules.not_found(job.id)
+            (ahead,) = conn.execute(
+                "SELECT COUNT(*) FROM jobs INDEXED BY jobs_queue WHERE state = 'queued' AND "
+                "(priority_rank < :rank OR (priority_rank = :rank AND seq < "
+                "(SELECT seq FROM jobs WHERE id = :id)))",
+                {"rank": job.spec.priority.rank, "id": job.id},
+            ).fetchone()
+        return int(ahead)
+
+    def finished_since(self, since: datetime) -> int:
+        with self._read() as conn:
+            (count,) = conn.execute(
+                "SELECT COUNT(*) FROM jobs WHERE finished_us >= ?", (to_us(since),)
+            ).fetchone()
+        return int(count)
+
     def delete(self, job_id: str, tenant: str | None) -> Job:
         with self._write() as conn:
             job = rules.visible(_load(conn, job_id), job_id, tenant)
