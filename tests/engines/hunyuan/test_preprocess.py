@@ -21,6 +21,7 @@ from foleyserve.engines.hunyuan.preprocess import (
     audio_samples,
     cover_size_short_side,
     decode_pixels,
+    hunyuan_frame_specs,
     latent_length,
     siglip2_pixels,
     sync_length,
@@ -29,6 +30,7 @@ from foleyserve.engines.hunyuan.preprocess import (
     synchformer_pixels,
 )
 from foleyserve.errors import InvalidInput
+from foleyserve.media.decode import iter_frames
 from foleyserve.media.probe import probe
 
 GOLDEN = Path(__file__).resolve().parents[4] / "shared" / "golden" / "preprocess"
@@ -102,6 +104,12 @@ def test_frames_fed_to_the_encoders_are_the_official_ones(
     assert _read_codes(pixels.siglip2) == expected["siglip2"]["source_indices"]
     assert pixels.n25 == expected["synchformer"]["n_frames"]
     assert pixels.synchformer.shape[1:] == (3, 224, 224)
+    # The centre crop hides the code, so the 25 fps choice is read from the decoder's frames.
+    chosen: dict[str, list[int]] = {"siglip2": [], "synchformer": []}
+    for frame in iter_frames(GOLDEN / clip, hunyuan_frame_specs(info.width, info.height)):
+        chosen[frame.spec].append(frame.source_index)
+    assert chosen["synchformer"] == expected["synchformer"]["source_indices"]
+    assert chosen["siglip2"] == expected["siglip2"]["source_indices"]
 
 
 @pytest.mark.parametrize("clip", CLIPS)
