@@ -102,6 +102,25 @@ def test_the_dashboard_shows_the_queue_a_batch_and_retries_a_failed_job(
     expect(page.locator("#queue-tenants")).to_contain_text("Nothing queued.")
 
 
+UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea, button")]
+    .filter(e => !(e.labels && e.labels.length) && !e.getAttribute("aria-label")
+                 && !e.getAttribute("aria-labelledby") && !e.textContent.trim())
+    .map(e => e.id || e.outerHTML)"""
+
+
+@pytest.mark.parametrize("path", ["/", "/admin"])
+def test_every_control_is_named_and_reached_by_tab(page: Page, web: WebServer, path: str) -> None:
+    page.goto(web.url + path)
+    assert page.evaluate(UNLABELLED) == []
+    target = "#submit" if path == "/" else "#refresh"
+    for _ in range(40):  # Tab through the page until the main button has the focus
+        page.keyboard.press("Tab")
+        if page.evaluate(f"document.activeElement === document.querySelector('{target}')"):
+            break
+    else:
+        raise AssertionError(f"{target} is not reachable with Tab on {path}")
+
+
 def test_the_dashboard_fits_a_phone(
     browser: Browser, web: WebServer, request: pytest.FixtureRequest
 ) -> None:

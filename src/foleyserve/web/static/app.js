@@ -87,22 +87,27 @@ function schedulePoll(delayMs = POLL_MS) {
   }, delayMs);
 }
 
+// Text set only when it changes, so the live region announces changes, not every poll.
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 function render(job) {
   const state = $("state-text");
-  state.textContent = job.state[0].toUpperCase() + job.state.slice(1);
+  setText(state, job.state[0].toUpperCase() + job.state.slice(1));
   state.className = `state state-${job.state}`;
   $("status").dataset.state = job.state;
-  $("job-id").textContent = job.id;
+  setText($("job-id"), job.id);
   const position = job.queue_position;
-  $("queue-text").textContent =
-    job.state === "queued" && Number.isInteger(position) ? `(place ${position + 1} in the queue)` : "";
+  setText($("queue-text"),
+    job.state === "queued" && Number.isInteger(position) ? `(place ${position + 1} in the queue)` : "");
   const p = job.progress;
   const fraction = job.state === "succeeded" ? 1 : p.fraction;
   $("progress").value = fraction;
   $("progress").setAttribute("aria-valuetext", `${Math.round(fraction * 100)}%`);
-  $("progress-text").textContent = p.total
+  setText($("progress-text"), p.total
     ? `${p.stage}: step ${p.step} of ${p.total} (${Math.round(fraction * 100)}%)`
-    : `${p.stage}${job.cached ? " (answered from the cache)" : ""}`;
+    : `${p.stage}${job.cached ? " (answered from the cache)" : ""}`);
 }
 
 async function finish(job) {
