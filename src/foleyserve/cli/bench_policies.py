@@ -13,7 +13,7 @@ from rich.console import Console
 from foleyserve.bench.policies import PolicyRun, run_policies
 from foleyserve.bench.predict import Comparison, compare, predict
 from foleyserve.bench.profile import CostProfile, fit_from_run, load_profile
-from foleyserve.bench.report import Outcome, aggregate
+from foleyserve.bench.report import Outcome, Report, aggregate
 from foleyserve.bench.tables import policy_table, summary_lines, validation_table
 from foleyserve.bench.workload import PlannedJob
 from foleyserve.cli.bench import progress_bars
@@ -49,69 +49,89 @@ def run_policy_command(
     steps: int | None,
     as_json: bool,
 ) -> None:
-    out = Console(width=120)
     with progress_bars(not as_json) as bar:
         runs = run_policies(
             jobs, work_dir, policies=policies, workers=workers, steps=steps, progress=bar
         )
-    cost = _profile(runs, profile, fit_from)
-    settings = Settings()
-    comparisons: list[tuple[str, Comparison]] = []
-    predicted = []
-    for run in runs:
-        policy = policy_of(run.policy, settings)
-        arrived = as_arrived(jobs, run.outcomes)
-        sim = aggregate(
-            predict(
-                arrived, cost, policy, workers=workers, poll_interval_s=settings.poll_interval_s
-            )
-        )
-        predicted.append((run.policy, sim, None))
-        comparisons.append((run.policy, compare(run.report, sim)))
     if save is not None:
         save.write_text(json.dumps(_saved(runs), indent=1, default=str))
     if plots is not None:
         from foleyserve.bench.plots import latency_cdf
 
-        latency_cdf(
-            {r.policy: r.outcomes for r in runs},
-            plots,
-            f"latency CDF per policy, {len(jobs)} jobs, {workers} worker(s)",
-        )
+        title = f"latency CDF per policy, {len(jobs)} jobs, {workers} worker(s)"
+        latency_cdf({r.policy: r.outcomes for r in runs}, plots, title)
+    try:
+        cost: CostProfile | None = _profile(runs, profile, fit_from)
+    except InvalidInput as e:
+        stderr.print(f"no prediction: {e.message}")
+        cost = None
+    predicted = _predictions(runs, jobs, cost, workers) if cost is not None else []
     if as_json:
-        print_json(
-            {
-                "runs": [
-                    {
-                        "policy": r.policy,
-                        "peak_rss_bytes": r.peak_rss_bytes,
-                        "gpu_percent": r.gpu_percent,
-                    }
-                    | r.report.to_json()
-                    for r in runs
-                ],
-                "validation": [
-                    {"policy": p, "throughput_error": c.throughput_error, "p95_error": c.p95_error}
-                    for p, c in comparisons
-                ],
-            }
+        print_json(_json(runs, predicted))
+    else:
+        _print(runs, predicted, cost, len(jobs), workers)
+        stderr.print(f"servers' data and logs under {work_dir}")
+
+
+Prediction = tuple[str, Report, Comparison]
+
+
+def _predictions(
+    runs: Sequence[PolicyRun], jobs: Sequence[PlannedJob], cost: CostProfile, workers: int
+) -> list[Prediction]:
+    """Each run's trace, as the server recorded its arrivals, through the simulator."""
+    settings = Settings()
+    predicted = []
+    for run in runs:
+        arrived = as_arrived(jobs, run.outcomes)
+        policy = policy_of(run.policy, settings)
+        outcomes = predict(
+            arrived, cost, policy, workers=workers, poll_interval_s=settings.poll_interval_s
         )
-        return
+        sim = aggregate(outcomes)
+        predicted.append((run.policy, sim, compare(run.report, sim)))
+    return predicted
+
+
+def _json(runs: Sequence[PolicyRun], predicted: Sequence[Prediction]) -> dict[str, object]:
+    return {
+        "runs": [
+            {"policy": r.policy, "peak_rss_bytes": r.peak_rss_bytes, "gpu_percent": r.gpu_percent}
+            | r.report.to_json()
+            for r in runs
+        ],
+        "validation": [
+            {"policy": p, "throughput_error": c.throughput_error, "p95_error": c.p95_error}
+            for p, _, c in predicted
+        ],
+    }
+
+
+def _print(
+    runs: Sequence[PolicyRun],
+    predicted: Sequence[Prediction],
+    cost: CostProfile | None,
+    count: int,
+    workers: int,
+) -> None:
+    out = Console(width=120)
     rows = [(r.policy, r.report, r.gpu_percent) for r in runs]
-    out.print(policy_table(rows, f"measured: {len(jobs)} jobs, {workers} worker(s)"))
+    out.print(policy_table(rows, f"measured: {count} jobs, {workers} worker(s)"))
     for r in runs:
         out.print(
-            f"[bold]{r.policy}[/]: peak RSS {r.peak_rss_bytes / 2**20:.0f} MiB; "
+            f"[bold]{r.policy}[/]: peak RSS {r.peak_rss_bytes / 2**20:.0f} MiB"
+            f" (extra workers {r.worker_peak_rss_bytes / 2**20:.0f} MiB); "
             + "; ".join(summary_lines(r.report, r.gpu_percent))
         )
+    if cost is None or not predicted:
+        return
     out.print(f"simulator profile: {cost.name} ({cost.source})")
-    if comparisons:
-        out.print(policy_table(predicted, "predicted by the simulator", measured=False))
-        out.print(validation_table(comparisons))
-        ok = all(c.within(VALIDATION_TOLERANCE) for _, c in comparisons)
-        verdict = "within" if ok else "NOT within"
-        out.print(f"validation: {verdict} {VALIDATION_TOLERANCE:.0%} on throughput and p95")
-    stderr.print(f"servers' data and logs under {work_dir}")
+    sims = [(p, sim, None) for p, sim, _ in predicted]
+    out.print(policy_table(sims, "predicted by the simulator", measured=False))
+    out.print(validation_table([(p, c) for p, _, c in predicted]))
+    ok = all(c.within(VALIDATION_TOLERANCE) for _, _, c in predicted)
+    verdict = "within" if ok else "NOT within"
+    out.print(f"validation: {verdict} {VALIDATION_TOLERANCE:.0%} on throughput and p95")
 
 
 def _profile(runs: Sequence[PolicyRun], path: Path | None, fit_from: str) -> CostProfile:
