@@ -111,6 +111,7 @@ def main(folder: Path) -> None:
                     _shoot_admin(page, web, admin_key, folder / f"admin-{name}.png")
                     for job_id in queued:  # so the worker runs only the page's own job
                         web.store.cancel(job_id, None, now=utc_now())
+                        web.store.delete(job_id, None)
                     web.start_worker()
                     _shoot_index(page, web, clip, user_key, folder / f"web-{name}.png")
                     web.stop_worker()
