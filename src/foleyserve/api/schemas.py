@@ -75,6 +75,9 @@ class ResultOut(BaseModel):
     """Equal for the jobs of one batch."""
     worker_id: str | None = None
     """The worker that ran it."""
+    engine: str | None = None
+    """`name/version` of the engine that made it (`hunyuan-RANDOM-WEIGHTS/...` in benchmark
+    mode, whose audio is noise)."""
 
 
 class ParamsOut(BaseModel):
@@ -159,6 +162,7 @@ class JobOut(BaseModel):
                     batch_size=job.result.batch_size,
                     batch_id=job.result.batch_id,
                     worker_id=job.worker_id,
+                    engine=job.result.engine,
                 )
                 if job.result
                 else None

@@ -149,6 +149,8 @@ class JobResult(_Frozen):
     batch_id: str | None = None
     """Equal for the jobs of one batch: with `Job.started_at`/`finished_at`, what benchmarks
     read to rebuild a worker's busy intervals."""
+    engine: str | None = None
+    """`name/version` of the engine that made it (benchmark mode's random weights show here)."""
 
 
 class Job(_Frozen):

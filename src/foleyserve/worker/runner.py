@@ -190,6 +190,7 @@ class BatchRunner:
             content_type=fmt.content_type,
             batch_size=batch.size,
             batch_id=batch.id,
+            engine=f"{self.engine.name}/{self.engine.version}",
         )
         done = self.store.complete(job.id, self.worker_id, result, now=self.clock())
         self.heartbeat.release(job.id)

@@ -68,6 +68,7 @@ def _done(store: JobStore, objects: LocalObjectStore, job: Job) -> tuple[Job, fl
     done = store.get(job.id, "acme")
     assert done.state is JobState.SUCCEEDED, done.error
     assert done.result is not None and done.result.sample_rate_hz == 48_000
+    assert done.result.engine == "hunyuan/1-xxl"
     local = objects.local_path(done.result.audio_key)
     assert local is not None
     return done, decode_audio(local).duration_s
