@@ -358,7 +358,9 @@ def sync_features(
     videos), `max_windows` at a time, and return float32 [W, temporal_tokens, D].
 
     `autocast_dtype` float16 is how the official pipeline runs it on a GPU; None computes in
-    the weights' dtype. Inputs move to the model's device; outputs stay there.
+    the weights' dtype. Inputs move to the model's device; outputs stay there. Windows overlap
+    by half, so moving the frames to the device before `preprocess.sync_windows` (which works
+    on any device) moves half the bytes of moving the windows.
     """
     if max_windows < 1:
         raise ValueError(f"max_windows must be >= 1, got {max_windows}")
