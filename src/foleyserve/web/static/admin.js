@@ -89,9 +89,9 @@ function renderTenants(overview) {
   const rows = overview.tenants.map((t) =>
     el("tr", {}, el("td", { text: t.tenant }),
       ...[t.queued, t.running, t.finished, t.failed].map((v) => el("td", { class: "num", text: String(v) })),
-      el("td", { class: "num", text: t.run_s.toFixed(1) })),
+      el("td", { class: "num", text: t.run_s.toFixed(1) }), el("td", { class: "num", text: t.service_s.toFixed(1) })),
   );
-  rowsOrEmpty($("tenants"), rows, 6, "No tenant has used it yet.");
+  rowsOrEmpty($("tenants"), rows, 7, "No tenant has used it yet.");
 }
 
 function renderFailed(page) {
