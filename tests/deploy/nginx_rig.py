@@ -9,6 +9,7 @@ foreground (`daemon off`), on a free port.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -104,16 +105,69 @@ http {{
 """
 
 
+def make_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate and key for 127.0.0.1, made with openssl."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            require("openssl", "openssl"),
+            *[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "2",
+            ],
+            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=START_TIMEOUT_S,
+    )
+    return cert, key
+
+
+def enable_tls(site: str, cert: Path, key: Path) -> str:
+    """The template's TLS example switched on as its comments say: the ssl_* lines (and
+    `http2 on` where this nginx has it) uncommented, pointing at `cert` and `key`."""
+    version = subprocess.run(
+        [require("nginx", "nginx"), "-v"], capture_output=True, text=True, check=True
+    ).stderr
+    found = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", version)
+    assert found, version
+    has_http2_on = tuple(int(part) for part in found.groups()) >= (1, 25, 1)
+    lines = []
+    for line in site.splitlines():
+        body = line.strip().removeprefix("# ")
+        wanted = body.startswith(("ssl_", "add_header Strict-Transport-Security")) or (
+            has_http2_on and body.startswith("http2 on;")
+        )
+        if line.strip().startswith("# ") and wanted and line.startswith("    #"):
+            line = "    " + body.split("    #")[0]
+        lines.append(line)
+    text = "\n".join(lines)
+    text = text.replace("/etc/nginx/tls/fullchain.pem", str(cert))
+    return text.replace("/etc/nginx/tls/privkey.pem", str(key))
+
+
 def nginx_command(prefix: Path) -> list[str]:
     binary = require("nginx", "nginx")
     conf = prefix / "nginx.conf"
     return [binary, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
 
 
-def write_nginx_conf(prefix: Path, values: Mapping[str, str]) -> Path:
+def write_nginx_conf(
+    prefix: Path, values: Mapping[str, str], *, tls: tuple[Path, Path] | None = None
+) -> Path:
     prefix.mkdir(parents=True, exist_ok=True)
     site = prefix / "foleyserve.conf"
-    site.write_text(render_site(values))
+    text = render_site(values)
+    site.write_text(enable_tls(text, *tls) if tls else text)
     conf = prefix / "nginx.conf"
     conf.write_text(main_conf(prefix, site))
     return conf
@@ -202,18 +256,27 @@ class Nginx:
         return served
 
 
-def start_nginx(prefix: Path, backends: Sequence[Api], max_file_bytes: int) -> Nginx:
+def start_nginx(
+    prefix: Path,
+    backends: Sequence[Api],
+    max_file_bytes: int,
+    *,
+    tls: tuple[Path, Path] | None = None,
+) -> Nginx:
+    """nginx on a free port in front of `backends`; with `tls` (certificate, key), the
+    template's TLS example switched on (`enable_tls`)."""
     port = free_port()
     access_log = prefix / "access.log"
     write_nginx_conf(
         prefix,
         {
-            "FOLEY_LISTEN": f"127.0.0.1:{port}",
+            "FOLEY_LISTEN": f"127.0.0.1:{port}" + (" ssl" if tls else ""),
             "FOLEY_SERVER_NAME": "_",
             "FOLEY_UPSTREAM_SERVERS": upstream_servers([b.address for b in backends]),
             "FOLEY_CLIENT_MAX_BODY_SIZE": str(body_limit_bytes(max_file_bytes)),
             "FOLEY_ACCESS_LOG": str(access_log),
         },
+        tls=tls,
     )
     process = subprocess.Popen(
         [*nginx_command(prefix), "-g", "daemon off;"],

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
@@ -17,6 +19,7 @@ from foleyserve.worker.context import utc_now
 from tests.deploy.nginx_rig import (
     Fleet,
     body_limit_bytes,
+    make_certificate,
     start_api,
     start_nginx,
     stop,
@@ -211,6 +214,20 @@ def test_the_edge_rate_limit_refuses_floods_itself(fleet: Fleet) -> None:
         assert b"Retry-After: 1" in refused[0] and b'"code": "rate_limited"' in refused[0]
     served = fleet.nginx.logged_since(before, 60)
     assert served.count(["-"]) == len(refused)  # no API server saw a refused one
+
+
+def test_the_tls_example_serves_https(fleet: Fleet, tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path)
+    tls = start_nginx(tmp_path / "nginx", fleet.apis, MAX_FILE_BYTES, tls=(cert, key))
+    try:
+        trusted = ssl.create_default_context(cafile=str(cert))
+        response = httpx.get(f"https://127.0.0.1:{tls.port}/healthz", verify=trusted)
+        assert response.status_code == 200
+        assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+        plain = httpx.get(f"http://127.0.0.1:{tls.port}/healthz")
+        assert plain.status_code == 400  # nginx: plain HTTP sent to an HTTPS port
+    finally:
+        stop(tls.process)
 
 
 def test_a_stopped_api_server_is_passed_over(fleet: Fleet) -> None:
