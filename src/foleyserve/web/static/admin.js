@@ -86,10 +86,12 @@ function renderCaches(overview) {
 }
 
 function renderTenants(overview) {
+  const cell = (label, text) => el("td", { class: "num", "data-label": label, text });
   const rows = overview.tenants.map((t) =>
     el("tr", {}, el("td", { text: t.tenant }),
-      ...[t.queued, t.running, t.finished, t.failed].map((v) => el("td", { class: "num", text: String(v) })),
-      el("td", { class: "num", text: t.run_s.toFixed(1) }), el("td", { class: "num", text: t.service_s.toFixed(1) })),
+      cell("Queued", String(t.queued)), cell("Running", String(t.running)),
+      cell("Finished", String(t.finished)), cell("Failed", String(t.failed)),
+      cell("Run s", t.run_s.toFixed(1)), cell("Charged s", t.service_s.toFixed(1))),
   );
   rowsOrEmpty($("tenants"), rows, 7, "No tenant has used it yet.");
 }
