@@ -288,3 +288,27 @@ def test_keda_and_the_dashboard_read_metrics_the_api_exports(tmp_path: Path) -> 
     titles = " ".join(panel["title"].lower() for panel in dashboard["panels"])
     for topic in ("queue depth", "throughput", "latency", "batch size", "gpu"):
         assert topic in titles
+
+
+def test_the_fleet_shapes_the_issue_asks_for() -> None:
+    """Scale to zero, disruption budgets that select the pods, the HPA on the API, and a
+    queue that survives a Redis restart."""
+    scaled = _k8s_kind("ScaledObject", "foleyserve-worker")["spec"]
+    assert scaled["minReplicaCount"] == 0
+    assert scaled["scaleTargetRef"]["name"] == "foleyserve-worker"
+    hpa = _k8s_kind("HorizontalPodAutoscaler", "foleyserve-api")["spec"]
+    assert hpa["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "foleyserve-api",
+    }
+    for name, subcommand in (("foleyserve-api", "api"), ("foleyserve-worker", "worker")):
+        deployment = _k8s_kind("Deployment", name)["spec"]
+        assert "replicas" not in deployment  # the autoscaler owns it
+        labels = deployment["template"]["metadata"]["labels"]
+        budget = _k8s_kind("PodDisruptionBudget", name)["spec"]["selector"]["matchLabels"]
+        assert budget.items() <= labels.items()
+        (container,) = deployment["template"]["spec"]["containers"]
+        assert container["command"][:2] == ["foleyserve", subcommand]
+    redis_command = _compose()["services"]["redis"]["command"]
+    assert redis_command[redis_command.index("--appendonly") + 1] == "yes"
