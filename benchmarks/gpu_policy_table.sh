@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 for policy in none fixed dynamic; do
   python3 -m foleyserve bench policies --policy "$policy" --fit-from "$policy" \
     --rate "$rate" --count "$count" --durations "$duration" --steps "$steps" \
-    --work-dir /tmp/bench-gpu --save "$OUT/gpu-$policy.json" >"$OUT/gpu-$policy.txt" 2>&1
-  tail -n 40 "/tmp/bench-gpu/$policy-1w/server.log" >>"$OUT/server-logs.txt" 2>/dev/null
+    --work-dir /tmp/bench-gpu --save "$OUT/gpu-$policy.json" >>"$OUT/gpu.txt" 2>&1
+  tail -n 30 "/tmp/bench-gpu/$policy-1w/server.log" >>"$OUT/gpu.txt" 2>/dev/null
 done
-nvidia-smi --query-gpu=name,memory.total --format=csv >>"$OUT/server-logs.txt" 2>&1
+nvidia-smi --query-gpu=name,memory.total --format=csv >>"$OUT/gpu.txt" 2>&1

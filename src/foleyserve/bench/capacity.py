@@ -1,11 +1,12 @@
 """Capacity planning: how many workers of which profile a workload needs, from the simulator.
 
 For each profile and each batch limit that fits its device memory, `plan_capacity` finds the
-fewest workers whose simulated p95 latency meets the target on the workload (a Poisson trace
+fewest workers whose simulated p95 latency meets the target, with the fleet on average no
+busier than `max_busy`, on the workload (a Poisson trace
 at the arrival rate; one trace per call, compressed or stretched in time for other rates, so a
 higher rate is the same jobs sooner and the answer moves with the load, not with the dice). It
-starts at the count that the offered work needs at full batches, grows by a quarter until the
-target is met, then bisects. It also sizes memory and disk:
+starts at the count that the offered work needs at full batches and `max_busy`, grows by a
+quarter until the target is met, then bisects. It also sizes memory and disk:
 
 - device memory per worker: the profile's memory model at the batch limit and longest clip;
 - host RAM per worker: the profile's measured resident memory (idle engine, plus per second of
@@ -41,6 +42,9 @@ class Workload:
     jobs: int = 2000
     """How many arrivals the simulator replays per candidate."""
     seed: int = 0
+    max_busy: float = 0.85
+    """Headroom: a fleet busier than this on average is not recommended, whatever its p95 on
+    the simulated trace (a finite trace near saturation flatters p95, and real load wobbles)."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.rate_per_s) and self.rate_per_s > 0):
@@ -53,6 +57,10 @@ class Workload:
             )
         if self.jobs < 10:
             raise InvalidInput("simulate at least 10 jobs", code="invalid_count")
+        if not 0 < self.max_busy <= 1:
+            raise InvalidInput(
+                f"max busy must be in (0, 1], got {self.max_busy}", code="invalid_target"
+            )
 
     def trace(self) -> list[PlannedJob]:
         unit = poisson_trace(1.0, count=self.jobs, mix=self.mix, seed=self.seed)
@@ -156,14 +164,15 @@ def _fewest_workers(
 ) -> tuple[int | None, Report | None]:
     def meets(n: int) -> Report | None:
         report = aggregate(predict(trace, profile, policy, workers=n))
-        return report if report.overall.latency_p95_s <= workload.target_p95_s else None
+        meets_p95 = report.overall.latency_p95_s <= workload.target_p95_s
+        return report if meets_p95 and report.mean_busy_fraction <= workload.max_busy else None
 
     longest_s = max(j.duration_s for j in trace)
     if profile.batch_s([longest_s]) > workload.target_p95_s:
         return None, None  # one job alone is slower than the target
     mean_s = workload.mix.mean_duration_s
     per_job_s = profile.batch_s([mean_s] * policy.max_batch_size) / policy.max_batch_size
-    low = max(1, math.ceil(workload.rate_per_s * per_job_s))
+    low = max(1, math.ceil(workload.rate_per_s * per_job_s / workload.max_busy))
     high, found = low, meets(low)
     while found is None:
         if high >= MAX_WORKERS:

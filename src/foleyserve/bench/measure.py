@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import psutil
 
-from foleyserve.bench.profile import CostProfile, Timing, fit_costs, now_label, timed
+from foleyserve.bench.profile import CostProfile, Timing, fit_costs, jitter_of, now_label, timed
 from foleyserve.jobs.model import JobState
 from foleyserve.params import OutputFormat, RenderParams
 from foleyserve.settings import Settings
@@ -84,7 +85,7 @@ def measure_worker_profile(
             store.close()
     fixed, per_job, per_audio = fit_costs(timings)
     longest = max(n * d for n in batch_sizes for d in durations_s)
-    profile = CostProfile(
+    base = CostProfile(
         name=f"{engine.name}-{platform.machine()}",
         engine=engine.name,
         device=f"{psutil.cpu_count()} CPU cores ({platform.machine()}), no GPU",
@@ -96,4 +97,4 @@ def measure_worker_profile(
         host_rss_fixed_bytes=rss_idle,
         host_rss_per_job_s_bytes=max(0.0, (peak_rss - rss_idle) / longest),
     )
-    return profile, timings
+    return replace(base, jitter=jitter_of(base, timings)), timings

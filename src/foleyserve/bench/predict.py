@@ -10,6 +10,7 @@ the table of 1..N workers on one trace.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from foleyserve.bench.profile import CostProfile
 from foleyserve.bench.report import SUCCEEDED, Outcome, Report, aggregate
 from foleyserve.bench.workload import PlannedJob, scaled
 from foleyserve.scheduling.policy import BatchPolicy
-from foleyserve.scheduling.simulate import Arrival, simulate
+from foleyserve.scheduling.simulate import Arrival, BatchTimeFn, simulate
 
 DEFAULT_POLL_S = 0.2
 """`FOLEYSERVE_POLL_INTERVAL_S`'s default."""
@@ -30,8 +31,10 @@ def predict(
     *,
     workers: int = 1,
     poll_interval_s: float | None = DEFAULT_POLL_S,
+    seed: int = 0,
 ) -> list[Outcome]:
-    """One `Outcome` per job, in workload order (times on the workload's clock)."""
+    """One `Outcome` per job, in workload order (times on the workload's clock). With a
+    profile's `jitter`, each batch's cost is the model's times a ratio drawn with `seed`."""
     arrivals = [
         Arrival(
             job_id=str(i),
@@ -49,7 +52,7 @@ def predict(
         policy,
         workers=workers,
         service_time_s=profile.service_time_s,
-        batch_time_s=profile.batch_s,
+        batch_time_s=_with_jitter(profile, seed),
         memory_model=profile.memory if policy.memory_budget_bytes is not None else None,
         poll_interval_s=poll_interval_s,
     )
@@ -76,6 +79,18 @@ def predict(
             )
         )
     return outcomes
+
+
+def _with_jitter(profile: CostProfile, seed: int) -> BatchTimeFn:
+    if not profile.jitter:
+        return profile.batch_s
+    rng = random.Random(seed)
+    ratios = list(profile.jitter)
+
+    def batch_s(durations_s: Sequence[float]) -> float:
+        return profile.batch_s(durations_s) * rng.choice(ratios)
+
+    return batch_s
 
 
 @dataclass(frozen=True)

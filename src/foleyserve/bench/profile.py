@@ -24,7 +24,7 @@ import json
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,10 @@ class CostProfile:
     """Measured resident memory of a worker process with its engine loaded, idle."""
     host_rss_per_job_s_bytes: float | None = None
     """Measured extra resident memory per second of audio in flight."""
+    jitter: tuple[float, ...] = ()
+    """Measured batch time over modelled batch time, one ratio per timed batch: the spread a
+    prediction draws from (`predict` multiplies each batch by one, drawn with a seed). Empty:
+    every batch costs exactly the model."""
     weights_bytes: int = 0
     """Model files on disk (every worker host needs a copy)."""
     gpu_hour_usd: float | None = None
@@ -83,6 +87,10 @@ class CostProfile:
         if self.steps and not self.step_ms:
             raise InvalidInput(
                 f"profile {self.name}: steps need a step_ms table", code="invalid_profile"
+            )
+        if any(not (math.isfinite(r) and r > 0) for r in self.jitter):
+            raise InvalidInput(
+                f"profile {self.name}: jitter ratios must be > 0", code="invalid_profile"
             )
         if any(n < 1 or not ms > 0 for n, ms in self.step_ms.items()):
             raise InvalidInput(
@@ -126,6 +134,7 @@ class CostProfile:
         fields = dict(data)
         try:
             fields["step_ms"] = {int(k): float(v) for k, v in fields.get("step_ms", {}).items()}
+            fields["jitter"] = tuple(float(r) for r in fields.get("jitter", ()))
             if fields.get("memory") is not None:
                 fields["memory"] = DeviceMemory(**fields["memory"])
             return cls(**fields)
@@ -156,11 +165,13 @@ class Timing:
 
 
 def fit_costs(timings: Sequence[Timing]) -> tuple[float, float, float]:
-    """Least squares `seconds ~ batch_fixed + n * job_fixed + sum(d) * per_audio` over the
-    timings; each coefficient clipped at 0. When every batch has one size, the batch and job
-    terms cannot be told apart and all of it is charged per job (batch_fixed = 0), which
-    overprices larger batches rather than underpricing them. Needs two distinct shapes."""
+    """Non-negative least squares `seconds ~ batch_fixed + n * job_fixed + sum(d) * per_audio`
+    over the timings (a cost is never negative, and clipping an unconstrained fit would
+    overprice every batch). When every batch has one size, the batch and job terms cannot be
+    told apart and all of it is charged per job (batch_fixed = 0), which overprices larger
+    batches rather than underpricing them. Needs two distinct shapes."""
     import numpy as np
+    from scipy.optimize import nnls
 
     shapes = {(len(t.durations_s), sum(t.durations_s)) for t in timings}
     if len(shapes) < 2:
@@ -169,14 +180,12 @@ def fit_costs(timings: Sequence[Timing]) -> tuple[float, float, float]:
         )
     b = np.array([t.seconds for t in timings])
     if len({n for n, _ in shapes}) == 1:
-        n = next(iter(shapes))[0]
-        a = np.array([[float(n), sum(t.durations_s)] for t in timings])
-        (per_job, per_audio), *_ = np.linalg.lstsq(a, b, rcond=None)
-        return 0.0, max(0.0, float(per_job)), max(0.0, float(per_audio))
+        a = np.array([[float(len(t.durations_s)), sum(t.durations_s)] for t in timings])
+        (per_job, per_audio), _ = nnls(a, b)
+        return 0.0, float(per_job), float(per_audio)
     a = np.array([[1.0, len(t.durations_s), sum(t.durations_s)] for t in timings])
-    coef, *_ = np.linalg.lstsq(a, b, rcond=None)
-    fixed, per_job, per_audio = (max(0.0, float(c)) for c in coef)
-    return fixed, per_job, per_audio
+    (fixed, per_job, per_audio), _ = nnls(a, b)
+    return float(fixed), float(per_job), float(per_audio)
 
 
 def fit_from_run(
@@ -191,7 +200,7 @@ def fit_from_run(
         if len(b.durations_s) == b.size
     ]
     fixed, per_job, per_audio = fit_costs(timings)
-    return CostProfile(
+    profile = CostProfile(
         name=name,
         engine=engine,
         device=device,
@@ -200,6 +209,22 @@ def fit_from_run(
         job_fixed_s=per_job,
         job_per_audio_s=per_audio,
     )
+    return replace(profile, jitter=jitter_of(profile, timings))
+
+
+def jitter_of(profile: CostProfile, timings: Sequence[Timing]) -> tuple[float, ...]:
+    """Each timing over what `profile` predicts for it (see `CostProfile.jitter`), scaled to
+    mean 1 so that drawing them keeps the model's mean cost (a least-squares fit's ratios
+    need not average 1: a slow small batch weighs as much as a large one)."""
+    ratios = [
+        t.seconds / modelled
+        for t in timings
+        if (modelled := profile.batch_s(t.durations_s)) > 0 and t.seconds > 0
+    ]
+    if not ratios:
+        return ()
+    average = sum(ratios) / len(ratios)
+    return tuple(r / average for r in ratios)
 
 
 def now_label() -> str:

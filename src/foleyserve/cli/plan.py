@@ -32,6 +32,7 @@ def plan(
     ] = None,
     batch_limits: Annotated[str, typer.Option(help="Batch limits to try.")] = "1,4,8,16,32",
     jobs: Annotated[int, typer.Option(help="Arrivals simulated per candidate.")] = 2000,
+    max_busy: Annotated[float, typer.Option(help="Busiest average a fleet may run at.")] = 0.85,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Recommend device type and count, batch limit, RAM and disk for a workload."""
@@ -50,7 +51,7 @@ def plan(
         except ValueError:
             raise InvalidInput(f"--batch-limits: {batch_limits!r}", code="invalid_option") from None
         mix = mix_from_options(durations, "normal", "local", None)
-        workload = Workload(rate, mix, p95, jobs=jobs)
+        workload = Workload(rate, mix, p95, jobs=jobs, max_busy=max_busy)
         recs = plan_capacity(workload, profiles, batch_limits=limits)
         if as_json:
             print_json({"recommendations": [_json_row(r) for r in recs]})
@@ -85,7 +86,7 @@ def plan(
                 _gb(r.disk_results_per_day_bytes),
                 "-" if r.usd_per_hour is None else f"{r.usd_per_hour:.0f}",
             )
-        Console().print(table)
+        Console(width=160).print(table)
 
 
 def _json_row(r: object) -> dict[str, object]:
