@@ -312,3 +312,27 @@ def test_the_fleet_shapes_the_issue_asks_for() -> None:
         assert container["command"][:2] == ["foleyserve", subcommand]
     redis_command = _compose()["services"]["redis"]["command"]
     assert redis_command[redis_command.index("--appendonly") + 1] == "yes"
+
+
+def test_monitoring_wiring_names_real_services() -> None:
+    """Prometheus scrapes compose services that exist; Grafana's panels use the provisioned
+    data source; the provider reads the folder the dashboard is mounted in."""
+    services = _compose()["services"]
+    prometheus = yaml.safe_load((DEPLOY / "compose" / "prometheus.yml").read_text())
+    for job in prometheus["scrape_configs"]:
+        hosts = [t.split(":")[0] for c in job.get("static_configs", []) for t in c["targets"]]
+        hosts += [n for c in job.get("dns_sd_configs", []) for n in c["names"]]
+        assert hosts and set(hosts) <= set(services), job["job_name"]
+    provisioning = DEPLOY / "compose" / "grafana" / "provisioning"
+    (source,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yaml").read_text())[
+        "datasources"
+    ]
+    assert source["url"] == "http://prometheus:9090" and "prometheus" in services
+    dashboard = json.loads(DASHBOARD.read_text())
+    uids = {t["datasource"]["uid"] for p in dashboard["panels"] for t in p["targets"]}
+    assert uids == {source["uid"]}
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "foleyserve.yaml").read_text())[
+        "providers"
+    ]
+    mounts = dict(v.split(":")[:2] for v in services["grafana"]["volumes"])
+    assert mounts["./grafana/dashboards"] == provider["options"]["path"]
