@@ -74,9 +74,15 @@ class Settings(BaseSettings):
     """Whether API requests need `Authorization: Bearer <key>`. None: required unless the server
     is bound to a loopback address and no key exists (then requests run as tenant `local`)."""
     rate_limit_per_s: float = Field(2.0, gt=0)
-    """Job submissions a second, sustained, per API key and per client address."""
+    """Submission cost units a second, sustained, per API key and per client address (a 10 s
+    job at 50 steps costs 1; `foleyserve.api.admission`)."""
     rate_limit_burst: float = Field(4.0, gt=0)
-    """Job submissions at once, per API key and per client address."""
+    """Submission cost units at once, per API key and per client address."""
+    tenant_max_queued_jobs: int = Field(100, ge=0)
+    """Default quota: jobs a tenant may have queued at once (`keys create --max-queued`)."""
+    tenant_gpu_seconds_per_hour: float = Field(3600.0, ge=0)
+    """Default quota: estimated GPU-seconds a tenant may use per hour
+    (`keys create --gpu-seconds-per-hour`)."""
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     """Proxies whose `X-Forwarded-For` is believed (addresses or CIDR networks, comma-separated
     in the environment, e.g. `10.0.0.0/8,127.0.0.1`). The client address of a request from one

@@ -148,6 +148,8 @@ def rate_limited_caller(request: Request, state: StateDep, caller: CallerDep) ->
         (f"key:{caller.key_id or caller.tenant}", "API key"),
         (f"ip:{client}", "client address"),
     )
+    # The submission pays the rest of its cost once its size is known (`api.admission`).
+    request.state.rate_limit_keys = list(limits)
     tightest: Decision | None = None
     for key, scope in limits:
         recording = _Recording(state.limiter)

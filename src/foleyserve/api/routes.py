@@ -19,10 +19,12 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.types import Message
 
+from foleyserve.api.admission import Admission, Quotas
 from foleyserve.api.deps import Caller, CallerDep, RateLimitedCallerDep, StateDep
 from foleyserve.api.errors import validation_error
 from foleyserve.api.fetch import FetchPolicy, fetch_video
 from foleyserve.api.pinned import check_webhook_url
+from foleyserve.api.ratelimit import Rate
 from foleyserve.api.schemas import (
     ErrorBody,
     JobOut,
@@ -266,6 +268,25 @@ def _parse_request(data: dict[str, Any]) -> JobRequest:
         raise validation_error(exc.errors()) from exc
 
 
+def _admission(request: Request, state: StateDep, caller: Caller) -> Admission:
+    """The quota and cost checks of this submission (`foleyserve.api.admission`)."""
+    settings = state.settings
+    quotas = Quotas(settings.tenant_max_queued_jobs, settings.tenant_gpu_seconds_per_hour)
+    if caller.key_id is not None:
+        tenant = state.keys.get_tenant(caller.tenant)
+        quotas = Quotas(tenant.max_queued_jobs, tenant.gpu_seconds_per_hour)
+    if not hasattr(request.state, "rate_limit_headers"):
+        request.state.rate_limit_headers = {}
+    return Admission(
+        store=state.store,
+        limiter=state.limiter,
+        rate=Rate(settings.rate_limit_per_s, settings.rate_limit_burst),
+        quotas=quotas,
+        limits=getattr(request.state, "rate_limit_keys", []),
+        headers=request.state.rate_limit_headers,
+    )
+
+
 async def _parse_submission(data: dict[str, Any], state: StateDep) -> JobRequest:
     """The request's fields, checked, its webhook URL too (which resolves a name: off the
     event loop)."""
@@ -316,6 +337,7 @@ async def _submit_multipart(
         tenant=caller.tenant,
         priority=body.priority,
         idempotency_key=idempotency_key,
+        admit=_admission(request, state, caller),
         **body.webhook(),
     )
 
@@ -355,6 +377,7 @@ async def _submit_json(
             tenant=caller.tenant,
             priority=body.priority,
             idempotency_key=idempotency_key,
+            admit=_admission(request, state, caller),
             **body.webhook(),
         )
     assert body.duration_s is not None
@@ -365,6 +388,7 @@ async def _submit_json(
         tenant=caller.tenant,
         priority=body.priority,
         idempotency_key=idempotency_key,
+        admit=_admission(request, state, caller),
         **body.webhook(),
     )
 

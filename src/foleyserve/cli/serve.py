@@ -172,13 +172,40 @@ def _open_keys() -> KeyStore:
 def keys_create(
     tenant: Annotated[str, typer.Option(help="Tenant id; created if new.")],
     admin: Annotated[bool, typer.Option(help="The tenant may manage others.")] = False,
+    max_queued: Annotated[
+        int | None,
+        typer.Option(
+            help="A new tenant's quota of queued jobs (FOLEYSERVE_TENANT_MAX_QUEUED_JOBS)."
+        ),
+    ] = None,
+    gpu_seconds_per_hour: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="A new tenant's quota of estimated GPU-seconds per hour "
+            "(FOLEYSERVE_TENANT_GPU_SECONDS_PER_HOUR).",
+        ),
+    ] = None,
 ) -> None:
-    """Create a key and print it: the only time it is shown."""
+    """Create a key and print it: the only time it is shown. A new tenant gets the quotas
+    given (or the settings' defaults); an existing one keeps its own."""
     with reported_errors(as_json=False):
+        settings = Settings()
         store = _open_keys()
         try:
             if tenant not in {t.id for t in store.list_tenants()}:
-                store.create_tenant(Tenant(id=tenant, name=tenant, admin=admin))
+                new_tenant = Tenant(
+                    id=tenant,
+                    name=tenant,
+                    admin=admin,
+                    max_queued_jobs=settings.tenant_max_queued_jobs
+                    if max_queued is None
+                    else max_queued,
+                    gpu_seconds_per_hour=settings.tenant_gpu_seconds_per_hour
+                    if gpu_seconds_per_hour is None
+                    else gpu_seconds_per_hour,
+                )
+                store.create_tenant(new_tenant)
             key, plaintext = store.create_key(tenant, now=datetime.now(UTC))
         finally:
             store.close()

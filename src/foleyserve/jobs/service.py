@@ -23,6 +23,10 @@ from foleyserve.settings import Settings
 from foleyserve.storage.base import ObjectStore
 from foleyserve.store.base import JobStore
 
+Admit = Callable[[JobSpec], None]
+"""A last check of a job about to be queued (quotas, cost-charged rate limits); raises to
+refuse it."""
+
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
@@ -52,10 +56,12 @@ class JobService:
         webhook_url: str | None = None,
         webhook_events: tuple[WebhookEvent, ...] | None = None,
         idempotency_key: str | None = None,
+        admit: Admit | None = None,
     ) -> Job:
         """Queue a job for `video` (a local file: the API's spooled upload), or finish it at
         once from the result cache. Bad input raises `InvalidInput` before anything is stored.
-        `webhook_events` None: the spec's default (the final states)."""
+        `webhook_events` None: the spec's default (the final states). `admit` sees the spec of
+        a job about to be queued (not of a cache hit) and may refuse it by raising."""
         check_params(params, self.settings)
         info = probe(video, self.settings.media_limits())
         sha = sha256_file(video)
@@ -72,6 +78,8 @@ class JobService:
         cached = self._cached_result(result_key(self.engine, sha, info.duration_s, params))
         if cached is not None:
             return self.store.submit_finished(spec, cached, now=self.clock())
+        if admit is not None:
+            admit(spec)
         key = f"uploads/{uuid.uuid4().hex}/source{video.suffix.lower()}"
         self.objects.put_file(key, video)
         job, created = self.store.submit(
@@ -95,8 +103,10 @@ class JobService:
         webhook_url: str | None = None,
         webhook_events: tuple[WebhookEvent, ...] | None = None,
         idempotency_key: str | None = None,
+        admit: Admit | None = None,
     ) -> Job:
-        """Queue a text-only job: audio of `duration_s` from the prompt alone."""
+        """Queue a text-only job: audio of `duration_s` from the prompt alone (`admit` as for
+        `submit_video`)."""
         check_params(params, self.settings)
         if params.output_format.is_video:
             raise InvalidInput(
@@ -117,6 +127,8 @@ class JobService:
             priority=priority,
             **_webhook(webhook_url, webhook_events),
         )
+        if admit is not None:
+            admit(spec)
         job, _ = self.store.submit(
             spec,
             now=self.clock(),
