@@ -20,6 +20,7 @@ real model's), and every batch logs a warning. Its audio is noise.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 
@@ -95,6 +96,8 @@ class HunyuanEngine:
         """Videos decoded and encoded so far (a feature-cache hit adds none)."""
         self.prompts_encoded = 0
         self.batches_generated = 0
+        self.last_timings_s: dict[str, float] = {}
+        """Seconds per stage of the last call: `clap` (encode_text); `dit`, `dac` (generate)."""
         self.name, self.version = engine_identity(models.variant, models.random_seed)
         tag = "" if models.random_seed is None else f"-random-seed{models.random_seed}"
         self.feature_version = FEATURE_VERSION + tag
@@ -129,7 +132,9 @@ class HunyuanEngine:
         return features
 
     def encode_text(self, prompts: Sequence[tuple[str, str]]) -> list[TextFeatures]:
+        start = time.perf_counter()
         encoded = self.models.text.encode_pairs(prompts)
+        self.last_timings_s = {"clap": time.perf_counter() - start}
         self.prompts_encoded += len(prompts)
         return [
             TextFeatures(
@@ -175,6 +180,7 @@ class HunyuanEngine:
             if progress is not None:
                 progress(done, total)
 
+        start = time.perf_counter()
         latents = sample(
             self.models.dit,
             [self._sample_request(r, lengths) for r in batch],
@@ -185,11 +191,19 @@ class HunyuanEngine:
         )
         if cancelled is not None and cancelled():
             raise Cancelled(f"generation cancelled after {settings.steps} steps, before decoding")
+        self._synchronize()
+        decode_start = time.perf_counter()
         outputs = [self._decode(latents[i : i + 1], r.duration_s) for i, r in enumerate(batch)]
+        done = time.perf_counter()
+        self.last_timings_s = {"dit": decode_start - start, "dac": done - decode_start}
         if progress is not None:
             progress(total, total)
         self.batches_generated += 1
         return outputs
+
+    def _synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     def _sampler_settings(self, steps: int | None, guidance: float | None) -> SamplerSettings:
         return SamplerSettings(

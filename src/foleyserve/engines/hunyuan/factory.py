@@ -26,6 +26,11 @@ _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torc
 def create_hunyuan_engine(settings: Settings) -> HunyuanEngine:
     """Load the engine the settings describe (weights, device, precision, compile)."""
     options = model_options(settings)
+    if options.torch_device.type == "cuda":
+        # TF32 for the float32 parts (SigLIP2, CLAP, DAC): a worker process runs this engine
+        # alone, so the process-wide switch is ours to set.
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     if settings.hunyuan_random_weights:
         models = random_models(options, seed=settings.hunyuan_random_seed)
     else:

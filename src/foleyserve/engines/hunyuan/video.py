@@ -23,7 +23,8 @@ very end of a video, where the official code would have stopped a few frames ear
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,7 @@ VISUAL_FPS = float(SIGLIP2_FPS)
 SYNC_FPS = float(SYNCHFORMER_FPS)
 VISUAL_TRACK = "siglip2"
 SYNC_TRACK = "synchformer"
+STAGES = ("decode", "preprocess", "siglip2", "synchformer")
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,8 @@ class VideoAnalyzer:
         self.sync_autocast = sync_autocast
         self.frames_per_chunk = frames_per_chunk
         self.windows_per_chunk = windows_per_chunk
+        self.last_timings_s: dict[str, float] = {}
+        """Seconds of the last `analyze` per stage: decode, preprocess, siglip2, synchformer."""
 
     def analyze(
         self,
@@ -127,10 +131,13 @@ class VideoAnalyzer:
             FrameSpec(VISUAL_TRACK, VISUAL_FPS, info.width, info.height),
             FrameSpec(SYNC_TRACK, SYNC_FPS, info.width, info.height),
         ]
+        self.last_timings_s = dict.fromkeys(STAGES, 0.0)
         visual = _Chunked(self.frames_per_chunk, self._encode_visual)
-        sync = _SyncWindows(self.frames_per_chunk, self.windows_per_chunk, self._encode_windows)
+        sync = _SyncWindows(
+            self.frames_per_chunk, self.windows_per_chunk, self._encode_windows, self._timed
+        )
         expected = max(1, round(info.duration_s * SYNC_FPS))
-        for frame in iter_frames(video, specs):
+        for frame in self._timed_frames(iter_frames(video, specs)):
             if frame.spec == VISUAL_TRACK:
                 visual.add(frame)
             else:
@@ -154,13 +161,34 @@ class VideoAnalyzer:
             },
         )
 
+    def _timed_frames(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        while True:
+            start = time.perf_counter()
+            frame = next(frames, None)
+            self.last_timings_s["decode"] += time.perf_counter() - start
+            if frame is None:
+                return
+            yield frame
+
+    def _timed(self, stage: str, start: float) -> None:
+        self.last_timings_s[stage] += time.perf_counter() - start
+
     def _encode_visual(self, frames: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        start = time.perf_counter()
         pixels = siglip2_pixels(frames)
-        return self.visual.encode(pixels).cpu().numpy().astype(np.float32, copy=False)
+        self._timed("preprocess", start)
+        start = time.perf_counter()
+        # .cpu() waits for the device, so the time is the encoder's own.
+        out = self.visual.encode(pixels).cpu().numpy().astype(np.float32, copy=False)
+        self._timed("siglip2", start)
+        return out
 
     def _encode_windows(self, windows: torch.Tensor) -> npt.NDArray[np.float32]:
+        start = time.perf_counter()
         out = sync_features(self.synchformer, windows, autocast_dtype=self.sync_autocast)
-        return out.cpu().numpy().astype(np.float32, copy=False)
+        result = out.cpu().numpy().astype(np.float32, copy=False)
+        self._timed("synchformer", start)
+        return result
 
 
 class _Chunked:
@@ -206,9 +234,10 @@ class _SyncWindows:
         frames_per_chunk: int,
         windows_per_chunk: int,
         encode: Callable[[torch.Tensor], npt.NDArray[np.float32]],
+        timed: Callable[[str, float], None],
     ) -> None:
         self.frames_per_chunk, self.windows_per_chunk = frames_per_chunk, windows_per_chunk
-        self.encode = encode
+        self.encode, self.timed = encode, timed
         self.raw: list[npt.NDArray[np.uint8]] = []
         self.buffer: torch.Tensor | None = None
         self.windows: list[torch.Tensor] = []
@@ -223,7 +252,9 @@ class _SyncWindows:
     def _preprocess(self) -> None:
         if not self.raw:
             return
+        start = time.perf_counter()
         pixels = synchformer_pixels(np.stack(self.raw))
+        self.timed("preprocess", start)
         self.raw = []
         self.buffer = pixels if self.buffer is None else torch.cat([self.buffer, pixels])
         if self.buffer.shape[0] >= WINDOW_FRAMES:
