@@ -96,6 +96,8 @@ def test_overview_counts_queue_batches_throughput_and_tenants(keyed: ApiRig) -> 
     assert [(j["id"], j["tenant"], j["fraction"]) for j in worker["running"]] == [
         (busy, "zeta", 0.5)
     ]
+    (batches,) = overview["batches"]  # the drained job's batch, by the rig's worker
+    assert (batches["worker_id"], batches["batches"], batches["jobs"]) == ("test-worker", 1, 1)
     throughput = overview["throughput"]
     assert (throughput["finished"], throughput["succeeded"]) == (1, 1)
     assert sum(b["succeeded"] for b in throughput["buckets"]) == 1

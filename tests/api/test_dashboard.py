@@ -77,3 +77,21 @@ def test_tenant_usage_counts_worker_seconds_but_not_cache_answers() -> None:
     assert (by_name["b"].failed, by_name["c"].queued) == (1, 3)
     assert dashboard.result_cache_hit_rate(finished) == pytest.approx(0.5)
     assert dashboard.result_cache_hit_rate([]) is None
+
+
+def test_batches_are_counted_per_worker_from_their_results() -> None:
+    def ran(worker: str, batch: str, size: int, *, cached: bool = False) -> Job:
+        made = result().model_copy(update={"batch_id": batch, "batch_size": size})
+        job = _finished("a", submitted_s=0, started_s=1, finished_s=2, cached=cached)
+        return job.model_copy(update={"worker_id": worker, "result": made})
+
+    finished = [ran("gpu-0", "b1", 3), ran("gpu-0", "b1", 3), ran("gpu-0", "b2", 1)]
+    finished += [ran("gpu-1", "b3", 2), ran("gpu-1", "old", 9, cached=True)]
+    assert dashboard.batches_out(finished) == [
+        dashboard.WorkerBatches(
+            worker_id="gpu-0", batches=2, jobs=3, mean_batch_size=2.0, max_batch_size=3
+        ),
+        dashboard.WorkerBatches(
+            worker_id="gpu-1", batches=1, jobs=1, mean_batch_size=2.0, max_batch_size=2
+        ),
+    ]

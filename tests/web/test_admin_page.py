@@ -99,6 +99,7 @@ def test_the_dashboard_shows_the_queue_a_batch_and_retries_a_failed_job(
     _wait_for_state(web, waiting, JobState.SUCCEEDED)
     page.get_by_role("button", name="Refresh now").click()
     expect(page.locator("#throughput-stats")).to_contain_text("succeeded2")
+    expect(page.locator('#batches [data-worker="web-worker"]')).to_be_visible()
     expect(page.locator("#queue-tenants")).to_contain_text("Nothing queued.")
 
 

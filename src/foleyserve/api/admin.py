@@ -105,6 +105,7 @@ def _overview(state: AppState, window_s: float) -> dashboard.Overview:
         counts=store.counts(),
         queue=dashboard.queue_out(store.depth(), by_tenant),
         workers=dashboard.workers_out(running),
+        batches=dashboard.batches_out(finished),
         throughput=dashboard.throughput_out(finished, now=now, window_s=window_s),
         result_cache_hit_rate=dashboard.result_cache_hit_rate(finished),
         caches=_caches(state),

@@ -44,6 +44,16 @@ class WorkerOut(BaseModel):
     running: list[RunningJob]
 
 
+class WorkerBatches(BaseModel):
+    """The batches a worker finished in the window (jobs answered from the cache ran none)."""
+
+    worker_id: str
+    batches: int
+    jobs: int
+    mean_batch_size: float
+    max_batch_size: int
+
+
 class Bucket(BaseModel):
     start: datetime
     succeeded: int
@@ -98,6 +108,7 @@ class Overview(BaseModel):
     counts: dict[JobState, int]
     queue: QueueOut
     workers: list[WorkerOut]
+    batches: list[WorkerBatches]
     throughput: ThroughputOut
     result_cache_hit_rate: float | None
     """Finished video jobs in the window answered from the result cache, fleet-wide."""
@@ -130,6 +141,30 @@ def workers_out(running: Iterable[Job]) -> list[WorkerOut]:
             )
         )
     return [WorkerOut(worker_id=w, running=jobs) for w, jobs in sorted(by_worker.items())]
+
+
+def batches_out(finished: Iterable[Job]) -> list[WorkerBatches]:
+    """Per worker, the distinct batches (`result.batch_id`) of its jobs that finished in the
+    window, and their sizes as recorded (`result.batch_size`: the whole batch, even jobs of it
+    that finished outside the window)."""
+    sizes: dict[str, dict[str, int]] = defaultdict(dict)
+    jobs: Counter[str] = Counter()
+    for job in finished:
+        made = job.result
+        if made is None or job.cached or made.batch_id is None or job.worker_id is None:
+            continue
+        jobs[job.worker_id] += 1
+        sizes[job.worker_id][made.batch_id] = made.batch_size or 1
+    return [
+        WorkerBatches(
+            worker_id=worker_id,
+            batches=len(by_batch),
+            jobs=jobs[worker_id],
+            mean_batch_size=sum(by_batch.values()) / len(by_batch),
+            max_batch_size=max(by_batch.values()),
+        )
+        for worker_id, by_batch in sorted(sizes.items())
+    ]
 
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:

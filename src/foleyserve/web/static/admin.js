@@ -74,6 +74,15 @@ function renderWorkers(overview) {
   );
 }
 
+function renderBatches(overview) {
+  const cell = (label, text) => el("td", { class: "num", "data-label": label, text });
+  const rows = overview.batches.map((b) =>
+    el("tr", { "data-worker": b.worker_id }, el("td", { text: b.worker_id }), cell("Batches", String(b.batches)),
+      cell("Jobs", String(b.jobs)), cell("Mean size", b.mean_batch_size.toFixed(1)), cell("Largest", String(b.max_batch_size))),
+  );
+  rowsOrEmpty($("batches"), rows, 5, "No batch finished in the window.");
+}
+
 function renderCaches(overview) {
   $("cache-rate").textContent = `Result cache answered ${percent(overview.result_cache_hit_rate)} of the video jobs done in the window (every server).`;
   const rows = overview.caches.map((c) => {
@@ -133,6 +142,7 @@ async function refresh() {
     renderQueue(overview);
     renderThroughput(overview);
     renderWorkers(overview);
+    renderBatches(overview);
     renderCaches(overview);
     renderTenants(overview);
     renderFailed(failed);
