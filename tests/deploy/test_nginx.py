@@ -231,7 +231,7 @@ def test_the_tls_example_serves_https(fleet: Fleet, tmp_path: Path) -> None:
 
 
 def test_a_stopped_api_server_is_passed_over(fleet: Fleet) -> None:
-    """Passive health checks. Last in this module: it stops one of the module's servers."""
+    """Passive health checks, then none left. Last in this module: it stops the servers."""
     stop(fleet.apis[1].process)
     before = len(fleet.nginx.upstreams())
     with fleet.client("127.0.0.1") as client:
@@ -240,3 +240,8 @@ def test_a_stopped_api_server_is_passed_over(fleet: Fleet) -> None:
     alive, stopped = (api.address for api in fleet.apis)
     assert [hops[-1] for hops in tried] == [alive] * 6
     assert any(stopped in hops for hops in tried)  # tried, failed, and passed over
+    stop(fleet.apis[0].process)
+    with fleet.client("127.0.0.1") as client:
+        down = client.get("/healthz")
+    assert down.status_code == 503 and down.headers["Retry-After"] == "5"
+    assert down.json()["error"]["code"] == "unavailable"
