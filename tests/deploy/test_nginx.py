@@ -81,6 +81,13 @@ def test_requests_are_balanced_across_both_api_servers(fleet: Fleet) -> None:
         assert served.count([api.address]) >= 2, served
 
 
+def test_metrics_are_for_prometheus_not_the_public(fleet: Fleet) -> None:
+    with fleet.client("127.0.0.1") as client:
+        assert client.get("/metrics").status_code == 404
+    direct = httpx.get(f"http://{fleet.apis[0].address}/metrics")
+    assert direct.status_code == 200 and "foleyserve_queue_depth" in direct.text
+
+
 def test_an_upload_over_the_limit_is_refused_before_it_reaches_an_api(fleet: Fleet) -> None:
     limit = body_limit_bytes(MAX_FILE_BYTES)
     before = len(fleet.nginx.upstreams())
