@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     """Finished jobs and their files are forgotten after this long."""
     shutdown_grace_s: float = Field(60.0, ge=0)
     """On SIGTERM a worker finishes its batch for this long, then releases its jobs."""
+    worker_metrics_port: int | None = Field(None, ge=1, le=65535)
+    """`foleyserve worker` serves its own Prometheus metrics (batch sizes, stage latencies, its
+    caches) on this port; None: not at all. `serve` shows them on its `/metrics`."""
+    worker_metrics_host: str = "127.0.0.1"
+    """The address of the worker's metrics server."""
     poll_interval_s: float = Field(0.2, gt=0)
     """How often an idle worker looks at the queue."""
     result_cache_bytes: int = Field(10 * 1024**3, ge=0)

@@ -67,6 +67,7 @@ def test_serve_runs_a_job_and_sends_its_signed_webhooks(tmp_path: Path, receiver
         while len(receiver.requests) < 2 and time.monotonic() < give_up:
             time.sleep(0.05)
         secret = httpx.get(f"{base}/v1/webhooks/secret").json()["secret"]
+        metrics = httpx.get(f"{base}/metrics").text
     finally:
         process.terminate()
         process.wait(timeout=START_TIMEOUT_S)
@@ -76,6 +77,9 @@ def test_serve_runs_a_job_and_sends_its_signed_webhooks(tmp_path: Path, receiver
     for request in receiver.requests:
         signature = request.headers[SIGNATURE_HEADER.lower()]
         assert verify(request.body, signature, secret, now_s=int(time.time()))
+    # The embedded worker's own metrics appear beside the API's.
+    assert "foleyserve_batch_size_count 1.0" in metrics
+    assert 'foleyserve_worker_last_seen_timestamp_seconds{worker="embedded"}' in metrics
 
 
 def _wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:

@@ -1,4 +1,4 @@
-"""Queue position and recent throughput, on every `JobStore` implementation."""
+"""Queue position, recent throughput and workers' reports, on every `JobStore` implementation."""
 
 from __future__ import annotations
 
@@ -35,3 +35,11 @@ def test_finished_since_counts_recent_finishes(store: JobStore) -> None:
     assert store.finished_since(at(0)) == 3
     assert store.finished_since(at(10)) == 2
     assert store.finished_since(at(21)) == 0
+
+
+def test_workers_last_reports_move_forward_only(store: JobStore) -> None:
+    assert store.workers() == {}
+    store.record_worker("gpu0", now=at(5))
+    store.record_worker("gpu1", now=at(3))
+    store.record_worker("gpu0", now=at(4))  # a late, older report changes nothing
+    assert store.workers() == {"gpu0": at(5), "gpu1": at(3)}

@@ -77,9 +77,11 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     ids = [store.submit(spec(t), now=at(i))[0].id for i, t in enumerate("aab")]
     store.close()
     conn = _raw(path)
-    # Version 1 was version 3 without this index and the webhook outbox (added by 2 -> 3).
+    # Version 1 was the current version without this index, the webhook outbox (2 -> 3) and
+    # the workers table (3 -> 4).
     conn.execute("DROP INDEX jobs_tenant_queue")
     conn.execute("DROP TABLE outbox")
+    conn.execute("DROP TABLE workers")
     conn.execute("UPDATE schema_version SET version = 1")
     conn.close()
     store = SQLiteJobStore(path)

@@ -53,7 +53,18 @@ class _StoreCollector(Collector):
         for cache in self._caches:
             hits.add_metric([cache.namespace], cache.hits)
             misses.add_metric([cache.namespace], cache.misses)
-        return [depth, states, hits, misses]
+        seen = GaugeMetricFamily(
+            "foleyserve_worker_last_seen_timestamp_seconds",
+            "When each worker last reported in to the store (Unix seconds).",
+            labels=["worker"],
+        )
+        for worker_id, moment in sorted(self._store.workers().items()):
+            seen.add_metric([worker_id], moment.timestamp())
+        webhooks = GaugeMetricFamily(
+            "foleyserve_webhooks_pending", "Webhook events not yet delivered or given up."
+        )
+        webhooks.add_metric([], self._store.events_pending())
+        return [depth, states, hits, misses, seen, webhooks]
 
 
 class ApiMetrics:

@@ -109,6 +109,7 @@ def _run(host: str, port: int, *, embedded: bool) -> None:
         )
         thread = hooks_thread = None
         if worker is not None:
+            app.state.foley.metrics.registry.register(worker.metrics)
             thread = threading.Thread(target=worker.run, name="foleyserve-worker", daemon=True)
             thread.start()
             hooks_thread = start_dispatcher(hooks, worker.stop)

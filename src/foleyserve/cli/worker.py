@@ -85,6 +85,14 @@ def worker(
         keys = open_key_store(settings.keys_url())
         hooks = WebhookDispatcher(hooks_store, keys, settings, name)
         hooks_thread = start_dispatcher(hooks, loop.stop)
+        if settings.worker_metrics_port is not None:
+            from prometheus_client import CollectorRegistry, start_http_server
+
+            registry = CollectorRegistry()
+            registry.register(loop.metrics)
+            start_http_server(
+                settings.worker_metrics_port, addr=settings.worker_metrics_host, registry=registry
+            )
         stderr.print(f"worker {name} ready: engine {engine.name}, policy {settings.batch_policy}")
         try:
             loop.run()

@@ -237,6 +237,14 @@ class JobStore(Protocol):
         idempotency keys included); returns them (to delete files)."""
         ...
 
+    def record_worker(self, worker_id: str, *, now: datetime) -> None:
+        """Note that `worker_id` is alive at `now` (workers call it every turn or so)."""
+        ...
+
+    def workers(self) -> dict[str, datetime]:
+        """Every worker that ever reported in, and when it last did."""
+        ...
+
     # -- webhook outbox (events written with the changes they announce) ----------------------
     def events_due(
         self, owner: str, *, limit: int, lease_s: float, now: datetime

@@ -27,6 +27,11 @@ def to_us(moment: datetime) -> int:
     return (moment - _EPOCH) // _ONE_US
 
 
+def from_us(us: int) -> datetime:
+    """The inverse of `to_us`: an aware UTC datetime."""
+    return _EPOCH + us * _ONE_US
+
+
 def dump_job(job: Job) -> str:
     return job.model_dump_json()
 

@@ -32,7 +32,14 @@ from foleyserve.jobs.model import (
 )
 from foleyserve.store import redis_scripts, rules
 from foleyserve.store.base import CacheEntry, HeartbeatReply, Page
-from foleyserve.store.codec import decode_cursor, dump_job, encode_cursor, load_job, to_us
+from foleyserve.store.codec import (
+    decode_cursor,
+    dump_job,
+    encode_cursor,
+    from_us,
+    load_job,
+    to_us,
+)
 from foleyserve.store.redis_errors import translating
 from foleyserve.store.redis_keys import DEFAULT_PREFIX, RedisKeys
 from foleyserve.store.redis_outbox import RedisOutbox
@@ -75,6 +82,7 @@ class RedisJobStore:
         self._cache_put = client.register_script(redis_scripts.CACHE_PUT)
         self._cache_evict = client.register_script(redis_scripts.CACHE_EVICT)
         self._outbox = RedisOutbox(client, self._keys)
+        self._record_worker = client.register_script(redis_scripts.RECORD_WORKER)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = DEFAULT_PREFIX) -> RedisJobStore:
@@ -349,6 +357,15 @@ class RedisJobStore:
             # Finished jobs never change, so a refused one was deleted by someone else.
             purged += self._forget(builtins.list(found.values()))
         return purged
+
+    @_translated
+    def record_worker(self, worker_id: str, *, now: datetime) -> None:
+        self._record_worker(keys=[self._keys.workers], args=[worker_id, to_us(now)])
+
+    @_translated
+    def workers(self) -> dict[str, datetime]:
+        seen = self._redis.hgetall(self._keys.workers)
+        return {str(worker_id): from_us(int(us)) for worker_id, us in seen.items()}
 
     # -- webhook outbox (the scripts and reads are in redis_outbox) -------------------------
     @_translated

@@ -81,6 +81,9 @@ COUNTS = "counts"
 FAIRNESS = "fairness"
 """Hash: tenant -> service counter (estimated GPU-seconds charged so far)."""
 
+WORKERS = "workers"
+"""Hash: worker id -> when it last reported in (µs), the greater of two racing reports."""
+
 OUTBOX = "outbox"
 """Hash: webhook event id -> the JobEvent's versioned JSON (`foleyserve.jobs.events`), written
 by SUBMIT and TRANSITION with the change it announces."""
@@ -172,6 +175,10 @@ class RedisKeys:
     @property
     def cache_bytes(self) -> str:
         return self.prefix + CACHE_BYTES
+
+    @property
+    def workers(self) -> str:
+        return self.prefix + WORKERS
 
     @property
     def outbox(self) -> str:

@@ -173,6 +173,15 @@ return deleted
 """
 )
 
+RECORD_WORKER = """
+-- KEYS: 1 workers
+-- ARGV: 1 worker id  2 now_us
+-- Moves the worker's last report forward, never back.
+local seen = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > seen then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return 1
+"""
+
 EVENTS_LEASE = """
 -- KEYS: 1 outbox  2 outbox_due  3 outbox_owner
 -- ARGV: 1 now_us  2 limit  3 until_us  4 owner

@@ -32,7 +32,14 @@ from foleyserve.jobs.model import (
 from foleyserve.store import rules
 from foleyserve.store import sqlite_outbox as outbox
 from foleyserve.store.base import CacheEntry, HeartbeatReply, Page
-from foleyserve.store.codec import decode_cursor, dump_job, encode_cursor, load_job, to_us
+from foleyserve.store.codec import (
+    decode_cursor,
+    dump_job,
+    encode_cursor,
+    from_us,
+    load_job,
+    to_us,
+)
 from foleyserve.store.sqlite_db import SQLiteDatabase
 from foleyserve.store.sqlite_schema import ensure_schema
 
@@ -357,6 +364,19 @@ class SQLiteJobStore:
             ).fetchall()
             conn.execute("DELETE FROM jobs WHERE finished_us < ?", (before_us,))
         return [load_job(payload) for (payload,) in rows]
+
+    def record_worker(self, worker_id: str, *, now: datetime) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO workers (id, last_seen_us) VALUES (?, ?) ON CONFLICT (id) DO UPDATE "
+                "SET last_seen_us = MAX(last_seen_us, excluded.last_seen_us)",
+                (worker_id, to_us(now)),
+            )
+
+    def workers(self) -> dict[str, datetime]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT id, last_seen_us FROM workers").fetchall()
+        return {worker_id: from_us(seen_us) for worker_id, seen_us in rows}
 
     # -- webhook outbox (its queries are in sqlite_outbox) -----------------------------------
     def events_due(

@@ -10,7 +10,7 @@ import sqlite3
 
 from foleyserve.errors import StorageError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bump on every change to `_TABLES`, and add to `_MIGRATIONS` what takes a file of the
 previous version to this one."""
 
@@ -34,6 +34,12 @@ _OUTBOX = (
     )
     """,
     "CREATE INDEX outbox_due ON outbox (due_us, id)",
+)
+
+_WORKERS = (
+    # When each worker last reported in (`record_worker`): what the API's metrics can see of
+    # a fleet whose workers it cannot reach.
+    "CREATE TABLE workers (id TEXT PRIMARY KEY, last_seen_us INTEGER NOT NULL)",
 )
 
 _TABLES = (
@@ -81,6 +87,7 @@ _TABLES = (
     """,
     "CREATE INDEX cache_lru ON cache (namespace, last_used_us, key)",
     *_OUTBOX,
+    *_WORKERS,
 )
 
 
@@ -89,6 +96,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (_JOBS_TENANT_QUEUE,),
     # 2 -> 3: the webhook outbox.
     2: _OUTBOX,
+    # 3 -> 4: workers' last reports.
+    3: _WORKERS,
 }
 """Version -> the statements that take a file of that version to the next."""
 

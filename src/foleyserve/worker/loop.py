@@ -30,6 +30,7 @@ from foleyserve.storage.base import ObjectStore
 from foleyserve.store.base import JobStore
 from foleyserve.worker.context import Caches, utc_now
 from foleyserve.worker.heartbeat import Heartbeat
+from foleyserve.worker.metrics import WorkerMetrics
 from foleyserve.worker.runner import BatchRunner
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ SNAPSHOT_TENANTS = 32
 this many tenants' worth: enough to fill a batch from anyone who waits, without reading the
 whole queue every turn."""
 PURGE_EVERY_S = 60.0
+REPORT_EVERY_S = 5.0
+"""How often a worker notes in the store that it is alive (`record_worker`)."""
 OUTAGE_WAIT_S = 2.0
 
 
@@ -66,10 +69,12 @@ class Worker:
     batches_run: int = 0
     _stop_at: float | None = None
     _last_purge: float = -math.inf
+    _last_report: float = -math.inf
 
     def __post_init__(self) -> None:
         self.policy = policy_from(self.settings, self.engine)
         self.caches = Caches.create(self.store, self.objects, self.settings, self.clock)
+        self.metrics = WorkerMetrics([self.caches.results, self.caches.video, self.caches.text])
 
     def run(self) -> None:
         """Until `stop` is set (SIGTERM); then finish (or, after the grace period, release).
@@ -90,6 +95,7 @@ class Worker:
     def run_once(self) -> float:
         """One turn of the loop. Returns how long to wait before the next (0: go again now)."""
         now = self.clock()
+        self._report(now)
         self.store.requeue_expired(now=now)
         self._purge(now)
         per_tenant = self.policy.max_batch_size
@@ -114,7 +120,13 @@ class Worker:
             charge=plan.charge,
         )
         if jobs:
+            self.metrics.batch_size.observe(len(jobs))
+            waited = self.metrics.stage_seconds.labels("queued")
+            for job in jobs:
+                waited.observe(max(0.0, (now - job.created_at).total_seconds()))
+            started_s = time.monotonic()
             self._run_batch(jobs)
+            self.metrics.stage_seconds.labels("batch").observe(time.monotonic() - started_s)
         return 0.0
 
     def _run_batch(self, jobs: list[Job]) -> None:
@@ -173,6 +185,12 @@ class Worker:
                 ),
             )
             self.store.fail(job.id, self.worker_id, error, retryable=False, now=now)
+
+    def _report(self, now: datetime) -> None:
+        if time.monotonic() - self._last_report < REPORT_EVERY_S:
+            return
+        self._last_report = time.monotonic()
+        self.store.record_worker(self.worker_id, now=now)
 
     def _purge(self, now: datetime) -> None:
         if time.monotonic() - self._last_purge < PURGE_EVERY_S:
