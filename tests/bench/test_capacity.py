@@ -89,3 +89,11 @@ def test_plan_command_prints_json_and_refuses_a_missing_profile(tmp_path: Path) 
                                   "--profile", str(tmp_path / "nope.json"), "--json"])  # fmt: skip
     assert missing.exit_code == 2
     assert json.loads(missing.stdout)["error"]["code"] == "invalid_profile"
+
+
+def test_headroom_asks_for_more_workers_than_the_p95_alone() -> None:
+    (tight,) = plan_capacity(Workload(8.0, MIX, 60.0, jobs=300, max_busy=1.0), [GPU])
+    (roomy,) = plan_capacity(Workload(8.0, MIX, 60.0, jobs=300, max_busy=0.5), [GPU])
+    assert tight.workers is not None and roomy.workers is not None
+    assert roomy.workers > tight.workers
+    assert roomy.report is not None and roomy.report.mean_busy_fraction <= 0.5

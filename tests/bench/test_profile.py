@@ -118,3 +118,25 @@ def test_predicting_with_an_empty_workload_or_bad_policy_input() -> None:
     assert aggregate(predict([], CPU, BatchPolicy())).overall.jobs == 0
     with pytest.raises(ValueError, match="workers"):
         predict([PlannedJob(0.0, 1.0, "x")], CPU, BatchPolicy(), workers=0)
+
+
+def test_measured_spread_keeps_the_mean_and_is_drawn_reproducibly() -> None:
+    fitted = fit_from_run(
+        [
+            Outcome(Priority.NORMAL, "t", d, "succeeded", None, 0.0, 10.0 * i,
+                    10.0 * i + seconds, 1, f"b{i}", "w")
+            for i, (d, seconds) in enumerate([(2.0, 0.5), (2.0, 1.5), (4.0, 2.0), (4.0, 2.0)])
+        ],
+        name="f", engine="e", device="d", source="s",
+    )  # fmt: skip
+    assert sum(fitted.jitter) / len(fitted.jitter) == pytest.approx(1.0)
+    assert min(fitted.jitter) < 1 < max(fitted.jitter)  # the two 2 s batches took 0.5 and 1.5
+    jobs = [PlannedJob(i * 5.0, 2.0, "rain") for i in range(20)]
+    policy = BatchPolicy(PolicyName.NONE)
+    first = predict(jobs, fitted, policy, seed=1)
+    assert predict(jobs, fitted, policy, seed=1) == first
+    assert predict(jobs, fitted, policy, seed=2) != first
+    runs = {round(o.run_s or 0, 6) for o in first}
+    assert len(runs) > 1  # batches of one shape no longer all cost the same
+    with pytest.raises(InvalidInput, match="jitter"):
+        CostProfile("p", "e", "d", "s", 0, 0, 0, jitter=(1.0, -1.0))

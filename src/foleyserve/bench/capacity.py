@@ -39,8 +39,9 @@ class Workload:
     rate_per_s: float
     mix: Mix
     target_p95_s: float
-    jobs: int = 2000
-    """How many arrivals the simulator replays per candidate."""
+    jobs: int | None = None
+    """How many arrivals the simulator replays per candidate; None: ten minutes of them
+    (2,000 to 50,000), so that even a large fleet runs many batches in a row."""
     seed: int = 0
     max_busy: float = 0.85
     """Headroom: a fleet busier than this on average is not recommended, whatever its p95 on
@@ -55,7 +56,7 @@ class Workload:
             raise InvalidInput(
                 f"target p95 must be > 0 s, got {self.target_p95_s}", code="invalid_target"
             )
-        if self.jobs < 10:
+        if self.jobs is not None and self.jobs < 10:
             raise InvalidInput("simulate at least 10 jobs", code="invalid_count")
         if not 0 < self.max_busy <= 1:
             raise InvalidInput(
@@ -63,7 +64,8 @@ class Workload:
             )
 
     def trace(self) -> list[PlannedJob]:
-        unit = poisson_trace(1.0, count=self.jobs, mix=self.mix, seed=self.seed)
+        count = self.jobs or min(50_000, max(2_000, math.ceil(self.rate_per_s * 600)))
+        unit = poisson_trace(1.0, count=count, mix=self.mix, seed=self.seed)
         return scaled(unit, 1.0 / self.rate_per_s)
 
 

@@ -31,7 +31,9 @@ def plan(
         typer.Option(help="Cost profiles (JSON); default every file in benchmarks/profiles/."),
     ] = None,
     batch_limits: Annotated[str, typer.Option(help="Batch limits to try.")] = "1,4,8,16,32",
-    jobs: Annotated[int, typer.Option(help="Arrivals simulated per candidate.")] = 2000,
+    jobs: Annotated[
+        int | None, typer.Option(help="Arrivals simulated per candidate (default: 10 minutes).")
+    ] = None,
     max_busy: Annotated[float, typer.Option(help="Busiest average a fleet may run at.")] = 0.85,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -65,12 +67,16 @@ def plan(
             "jobs/min",
             "busy",
             "device GB/worker",
-            "RAM GB/worker (measured)",
+            "RAM GB/worker (profile)",
             "RAM GB (seed rule)",
             "disk: results GB/day",
             "$/hour",
         ):
-            table.add_column(column, justify="left" if column == "profile" else "right")
+            table.add_column(
+                column,
+                justify="left" if column == "profile" else "right",
+                no_wrap=column == "profile",
+            )
         for r in recs:
             overall = r.report.overall if r.report else None
             table.add_row(
