@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -21,15 +22,36 @@ def _load_script() -> ModuleType:
     return module
 
 
-def test_tiny_cpu_smoke_run(capsys: pytest.CaptureFixture[str]) -> None:
+def test_tiny_cpu_smoke_run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     script = _load_script()
-    argv = ["--tiny", "--device", "cpu", "--steps", "2", "--batches", "1,2"]
-    argv += ["--modes", "eager", "--warmup-steps", "1"]
+    argv = ["--tiny", "--device", "cpu", "--dtype", "fp32", "--seconds", "2", "--steps", "2"]
+    argv += ["--batches", "1,2", "--modes", "eager", "--warmup-steps", "1"]
+    argv += ["--json", str(tmp_path / "out.json")]
     assert script.main(argv) == 0
     table = capsys.readouterr().out
-    assert "tiny DiT, k=3 convs as conv, T=500 visual=80 sync=240 text=20" in table
+    assert "tiny DiT, k=3 convs conv, modulation at sync rate, T=100 visual=16 sync=40" in table
     rows = [line.split() for line in table.splitlines() if line.startswith("eager ")]
     assert [row[1] for row in rows] == ["1", "2"]
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert [row["batch"] for row in report["rows"]] == [1, 2]
+    assert report["device"] == "cpu"
+
+
+def test_official_row_is_skipped_when_its_code_is_absent(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    script = _load_script()
+    argv = ["--tiny", "--device", "cpu", "--dtype", "fp32", "--seconds", "2", "--steps", "2"]
+    argv += ["--batches", ""]
+    argv += ["--modes", "eager", "--official", str(tmp_path), "--check"]
+    assert script.main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"official code not found in {tmp_path}: its row is skipped" in out
+    assert "official eager" not in out
+    # --check still compares our path with the float32 reference (same weights: equal).
+    line = next(x for x in out.splitlines() if x.startswith("relative error"))
+    assert "ours fp32 conv sync-rate eager vs ours fp32 reference" in line
+    assert float(line.rsplit(" ", 1)[1]) < 1e-5
 
 
 def test_full_size_refuses_to_run_on_a_cpu(capsys: pytest.CaptureFixture[str]) -> None:

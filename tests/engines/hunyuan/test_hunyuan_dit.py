@@ -6,16 +6,22 @@ import pytest
 import torch
 import torch.nn.functional as nnf
 
-from foleyserve.engines.hunyuan.benchmarking import build_random
+from foleyserve.engines.hunyuan.benchmarking import build_random, dit_flops
 from foleyserve.engines.hunyuan.config import XL, XXL, DiTConfig
 from foleyserve.engines.hunyuan.dit import FoleyDiT
 from foleyserve.engines.hunyuan.layers import (
+    ConvMode,
     apply_rope,
+    conv_tap_outputs,
     conv_tokens,
     nearest_exact_index,
     rope_table,
+    tap_major_,
+    token_windows,
 )
 from foleyserve.errors import ConfigError
+
+SMALL_BF16 = DiTConfig(hidden_size=64, num_heads=2, depth_triple_blocks=1, depth_single_blocks=1)
 
 
 def _inputs(model: FoleyDiT, batch: int = 2) -> dict[str, torch.Tensor]:
@@ -88,38 +94,80 @@ def test_nearest_exact_index_matches_interpolate(in_len: int, out_len: int) -> N
     assert torch.equal(data.index_select(2, nearest_exact_index(in_len, out_len)), ref)
 
 
-def test_channels_last_conv_weights_change_layout_not_results() -> None:
-    config = DiTConfig(hidden_size=64, num_heads=2, depth_triple_blocks=1, depth_single_blocks=1)
+@pytest.mark.parametrize("mode", ["conv", "gemm", "fused"])
+def test_conv_modes_change_layout_not_weights_or_results(mode: ConvMode) -> None:
+    config = DiTConfig(hidden_size=64, num_heads=2, depth_triple_blocks=1, depth_single_blocks=2)
     model = build_random(config, seed=3, device="cpu", dtype=torch.float32)
-    inputs = _inputs(model, batch=1)
-    t = torch.tensor([321.0])
+    inputs = _inputs(model)
+    t = torch.tensor([800.0, 20.0])
     before_state = {k: v.clone() for k, v in model.state_dict().items()}
     with torch.inference_mode():
         before = model(t=t, **inputs)
-        model.channels_last_conv_weights_()
+        model.set_conv_mode_(mode)
         after = model(t=t, **inputs)
-    weight = model.state_dict()["single_blocks.0.linear2.w1.weight"]
-    assert weight.stride(1) == 1
     assert all(torch.equal(v, before_state[k]) for k, v in model.state_dict().items())
-    assert torch.allclose(after, before, rtol=1e-5, atol=1e-6)
+    weight = model.state_dict()["single_blocks.0.linear2.w1.weight"]
+    assert weight.stride(1) == 1  # channels-last: window GEMMs and cuDNN read it without a copy
+    assert float((after - before).norm() / before.norm()) < 1e-5
 
 
-def test_shifted_gemm_convs_compute_the_same_function() -> None:
-    conv = torch.nn.Conv1d(16, 24, kernel_size=3, padding=1)
+@pytest.mark.parametrize("taps", [1, 3, 5])
+@pytest.mark.parametrize("bias", [True, False])
+def test_every_conv_path_computes_the_same_function(taps: int, bias: bool) -> None:
+    conv = torch.nn.Conv1d(16, 24, kernel_size=taps, padding=taps // 2, bias=bias)
     x = torch.randn(3, 10, 16)
     with torch.inference_mode():
         ref = conv(x.transpose(1, 2)).transpose(1, 2)
-        assert torch.allclose(conv_tokens(x, conv, shifted_gemm=True), ref, atol=1e-5)
-        config = DiTConfig(
-            hidden_size=64, num_heads=2, depth_triple_blocks=1, depth_single_blocks=2
+        results = [conv_tokens(x, conv, mode) for mode in ("conv", "gemm", "fused")]
+        tap_major_(conv)
+        results += [conv_tap_outputs(x, conv), conv_tokens(x, conv, "gemm")]
+    for out in results:
+        assert out.shape == ref.shape
+        assert torch.allclose(out, ref, atol=1e-5)
+
+
+def test_token_windows_never_mix_samples() -> None:
+    x = torch.arange(1.0, 13.0).view(2, 3, 2)  # two samples of three 2-channel tokens
+    windows = token_windows(x, 3)
+    assert torch.equal(windows[0, 0], torch.tensor([0.0, 0.0, 1.0, 2.0, 3.0, 4.0]))
+    assert torch.equal(windows[1, 0], torch.tensor([0.0, 0.0, 7.0, 8.0, 9.0, 10.0]))
+    assert torch.equal(windows[0, 2], torch.tensor([3.0, 4.0, 5.0, 6.0, 0.0, 0.0]))
+
+
+def test_modulation_at_sync_rate_is_the_same_function(small_model: FoleyDiT) -> None:
+    inputs = _inputs(small_model)
+    t = torch.tensor([640.0, 3.0])
+    with torch.inference_mode():
+        fast = small_model(t=t, **inputs)
+        small_model.modulation_at_sync_rate = False
+        try:
+            reference = small_model(t=t, **inputs)
+        finally:
+            small_model.modulation_at_sync_rate = True
+    assert float((fast - reference).norm() / reference.norm()) < 1e-6
+
+
+def test_audio_stream_stays_float32_under_bf16_autocast() -> None:
+    model = build_random(SMALL_BF16, seed=5, device="cpu", dtype=torch.bfloat16)
+    inputs = _inputs(model, batch=1)
+    x = inputs.pop("x")
+    with torch.inference_mode(), model.autocast():
+        prepared = model.prepare_conditions(**inputs, latent_len=x.shape[-1])
+        seen: list[torch.dtype] = []
+        hook = model.single_blocks[0].register_forward_hook(
+            lambda _m, _i, out: seen.append(out.dtype)
         )
-        model = build_random(config, seed=4, device="cpu", dtype=torch.float32)
-        inputs = _inputs(model)
-        t = torch.tensor([800.0, 20.0])
-        before = model(t=t, **inputs)
-        model.use_shifted_gemm_convs_(True)
-        after = model(t=t, **inputs)
-    assert float((after - before).norm() / before.norm()) < 1e-5
+        model.forward_step(x, torch.tensor([500.0]), prepared)
+        hook.remove()
+    assert prepared.sync.dtype == prepared.sync_tokens.dtype == torch.float32
+    assert seen == [torch.float32]
+
+
+def test_flop_count_of_the_modulation_at_sync_rate() -> None:
+    official = dit_flops(XXL, 500, 80, 240, 20)
+    ours = dit_flops(XXL, 500, 80, 240, 20, modulation_tokens=240)
+    assert round(official / 1e12, 3) == 3.857
+    assert round(ours / 1e12, 3) == 3.592
 
 
 def test_presets_have_the_released_parameter_counts() -> None:

@@ -26,7 +26,7 @@ def build_random(
     (zeros run faster than real data on some kernels), scaled so activations stay finite through
     the full depth: linear/conv weights ~ N(0, 1/fan_in), modulation weights small, norm scales 1.
     The same seed on the same device type gives the same weights. On CUDA the convolutions
-    run as shifted GEMMs, as `load_dit_file` sets them up.
+    run in "fused" mode, as `load_dit_file` sets them up.
     """
     device = torch.device(device)
     with torch.device("meta"):
@@ -39,7 +39,7 @@ def build_random(
     model.requires_grad_(False)
     model.eval()
     if device.type == "cuda":
-        model.use_shifted_gemm_convs_(True)
+        model.set_conv_mode_("fused")
     return model
 
 
@@ -55,14 +55,21 @@ def _random_like(name: str, param: torch.Tensor, generator: torch.Generator) -> 
 
 
 def dit_flops(
-    config: DiTConfig, latent_len: int, visual_len: int, sync_len: int, text_len: int
+    config: DiTConfig,
+    latent_len: int,
+    visual_len: int,
+    sync_len: int,
+    text_len: int,
+    modulation_tokens: int | None = None,
 ) -> float:
     """Floating-point operations (2 per multiply-add) of one forward pass of one batch row.
 
-    Counts the matmuls, convolutions and attention `FoleyDiT` runs (the per-request text keys
-    and values included, as if computed every step). For XXL at 10 s (T=500, 80 visual, 240 sync,
-    20 text tokens) this is 3.857e12; the official forward also runs the final layer's no-op
-    per-token adaLN (+0.005e12), which makes the profiler's 3.862e12.
+    Counts the matmuls, convolutions and attention of the official forward (the per-request
+    text keys and values included, as if computed every step). For XXL at 10 s (T=500, 80
+    visual, 240 sync, 20 text tokens) this is 3.857e12; the official forward also runs the final
+    layer's no-op per-token adaLN (+0.005e12), which makes the profiler's 3.862e12.
+    `modulation_tokens`: rows of the single blocks' per-token modulation GEMM (default T; `FoleyDiT`
+    with `modulation_at_sync_rate` runs L_sync of them: 3.592e12 at 10 s).
     """
     c, t, v, n = config.hidden_size, latent_len, visual_len, text_len
     tokens = t + v
@@ -76,7 +83,7 @@ def dit_flops(
         + tokens * 2 * c * config.triple_mlp_hidden  # MLP
     )
     single = (
-        t * 6 * c * c  # per-token modulation
+        (t if modulation_tokens is None else modulation_tokens) * 6 * c * c  # modulation
         + t * 3 * c * c  # qkv
         + t * t * c * 2  # attention
         + t * c * c * 3  # k=3 output projection

@@ -21,16 +21,17 @@ from torch import nn
 
 from foleyserve.engines.hunyuan.config import DiTConfig
 from foleyserve.engines.hunyuan.layers import (
+    ConvMode,
     ConvSwiGLU,
     Fp32RMSNorm,
     GeluMLP,
     Modulation,
     RopePair,
     apply_rope,
-    channels_last_,
     conv_tokens,
     gated,
     modulate,
+    tap_inner_,
 )
 
 
@@ -212,20 +213,31 @@ class SingleBlock(nn.Module):
         self.linear2 = ConvSwiGLU(dim, config.single_mlp_hidden, kernel_size=3)
         self.q_norm = nn.RMSNorm(config.head_dim)
         self.k_norm = nn.RMSNorm(config.head_dim)
-        self.shifted_gemm = False
+        self.conv_mode: ConvMode = "conv"
 
-    def channels_last_weights_(self) -> None:
-        for conv in (self.linear1, self.linear2.w1, self.linear2.w2, self.linear2.w3):
-            channels_last_(conv)
+    def set_conv_mode_(self, mode: ConvMode) -> None:
+        """Run the k=3 convolutions as `mode` (see `conv_tokens`), re-laying out their weights."""
+        self.conv_mode = mode
+        tap_inner_(self.linear1)
+        self.linear2.set_conv_mode_(mode)
 
-    def use_shifted_gemm_(self, enabled: bool) -> None:
-        """Run the k=3 convolutions as shifted GEMMs (see `conv_tokens`) instead of cuDNN."""
-        self.shifted_gemm = enabled
-        self.linear2.shifted_gemm = enabled
+    def forward(
+        self,
+        x: torch.Tensor,
+        cond: torch.Tensor,
+        rope: RopePair,
+        cond_index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x [B, T, C]; cond [B, L, C] conditioning with rope over positions 0..T-1.
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor, rope: RopePair) -> torch.Tensor:
-        """x [B, T, C]; cond [B, T, C] per-token conditioning; rope over positions 0..T-1."""
-        shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(cond).chunk(6, dim=-1)
+        Token i is modulated by `cond[:, i]`, or by `cond[:, cond_index[i]]` when `cond_index`
+        [T] is given: per-token conditioning that repeats (the sync features are resized to T
+        by repeating tokens) then costs its modulation GEMM only for the L distinct tokens.
+        """
+        mod = self.modulation(cond)
+        if cond_index is not None:
+            mod = mod.index_select(1, cond_index)
+        shift1, scale1, gate1, shift2, scale2, gate2 = mod.chunk(6, dim=-1)
         x_in = _layer_norm(x, 1e-5) * (1 + scale1) + shift1
         b, length, _ = x_in.shape
         qkv = self.linear_qkv(x_in).view(b, length, self.heads, -1, 3)
@@ -234,6 +246,6 @@ class SingleBlock(nn.Module):
         k = nnf.rms_norm(k, k.shape[-1:], self.k_norm.weight, eps=None)
         q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         attn = merge_heads(nnf.scaled_dot_product_attention(q, k, v.contiguous()))
-        x = x + gated(conv_tokens(attn, self.linear1, self.shifted_gemm), gate1)
+        x = x + gated(conv_tokens(attn, self.linear1, self.conv_mode), gate1)
         x_in = _layer_norm(x, 1e-5) * (1 + scale2) + shift2
         return x + gated(self.linear2(x_in), gate2)

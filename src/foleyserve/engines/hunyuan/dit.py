@@ -28,6 +28,7 @@ from torch import nn
 from foleyserve.engines.hunyuan.blocks import RopeTables, SingleBlock, TripleBlock
 from foleyserve.engines.hunyuan.config import DiTConfig
 from foleyserve.engines.hunyuan.layers import (
+    ConvMode,
     ConvSwiGLU,
     FinalLayer,
     PatchEmbed,
@@ -54,7 +55,12 @@ class PreparedConditions:
     visual: torch.Tensor
     """[B, L_visual, C]: `visual_proj` of the SigLIP2 features."""
     sync: torch.Tensor
-    """[B, T, C]: `sync_in` of the Synchformer features, resized to the latent length."""
+    """[B, T, C] float32: `sync_in` of the Synchformer features, resized to the latent length.
+    Added to the audio tokens, it makes the audio residual stream float32."""
+    sync_tokens: torch.Tensor
+    """[B, L_sync, C]: the same before resizing; `sync = sync_tokens[:, sync_index]`."""
+    sync_index: torch.Tensor
+    """[T] int64: the sync token each latent position repeats (nearest-exact)."""
     text_kv: tuple[tuple[torch.Tensor, torch.Tensor], ...]
     """Per triple block: text keys (normed, rotated) and values, each [B, heads, L_text, D]."""
     text_mask: torch.Tensor | None
@@ -95,6 +101,10 @@ class FoleyDiT(nn.Module):
         self.empty_clip_feat = nn.Parameter(torch.zeros(1, config.visual_dim))
         self.empty_sync_feat = nn.Parameter(torch.zeros(1, config.sync_dim))
         self._tables: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self.modulation_at_sync_rate = True
+        """Compute the single blocks' per-token modulation once per sync token rather than once
+        per latent (same values: the resize only repeats sync tokens; 240 rows instead of 500
+        for a 10 s clip, about 7% of the DiT's work). False: per latent, as the official code."""
 
     # ------------------------------------------------------------------ conditions (per batch)
 
@@ -131,22 +141,32 @@ class FoleyDiT(nn.Module):
         text_rope = self._text_rope(text.shape[1], device)
         text_kv = tuple(block.text_kv(cond, text_rope) for block in self._triples())
         mask = None if text_mask is None else text_mask.to(device, torch.bool)[:, None, None, :]
+        sync_tokens, sync_index = self._sync_features(sync, latent_len)
+        # Float32, as the official code gets it on CUDA (autocast runs its nearest-exact resize
+        # in float32), so the audio stream it is added to stays float32 through every block:
+        # in bf16, rounding the residual at every block would triple the error (measured).
+        sync_tokens = sync_tokens.float()
         return PreparedConditions(
             visual=self.visual_proj(visual),
-            sync=self._sync_features(sync, latent_len),
+            sync=sync_tokens.index_select(1, sync_index),
+            sync_tokens=sync_tokens,
+            sync_index=sync_index,
             text_kv=text_kv,
             text_mask=mask,
             tables=tables,
             time_freqs=self._cached(("time", device), lambda: timestep_freqs().to(device)),
         )
 
-    def _sync_features(self, sync: torch.Tensor, latent_len: int) -> torch.Tensor:
+    def _sync_features(
+        self, sync: torch.Tensor, latent_len: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`sync_in` of the windows [B, L_sync, C] and the resize index [T] to the latents."""
         b, length, channels = sync.shape
         windows = sync.view(b, length // _SYNC_WINDOW, _SYNC_WINDOW, channels) + self.sync_pos_emb
         projected = self.sync_in(windows.view(b, length, channels))
         key = ("sync", length, latent_len, sync.device)
         index = self._cached(key, lambda: nearest_exact_index(length, latent_len).to(sync.device))
-        return cast(torch.Tensor, projected).index_select(1, index)
+        return cast(torch.Tensor, projected), index
 
     # ------------------------------------------------------------------ rotary tables (cached)
 
@@ -210,9 +230,12 @@ class FoleyDiT(nn.Module):
         visual = prepared.visual
         for block, text_kv in zip(self.triple_blocks, prepared.text_kv, strict=True):
             audio, visual = block(audio, visual, vec, text_kv, prepared.text_mask, prepared.tables)
-        cond = prepared.sync + vec.unsqueeze(1)
+        if self.modulation_at_sync_rate:
+            cond, index = prepared.sync_tokens + vec.unsqueeze(1), prepared.sync_index
+        else:
+            cond, index = prepared.sync + vec.unsqueeze(1), None
         for block in self.single_blocks:
-            audio = block(audio, cond, prepared.tables.audio)
+            audio = block(audio, cond, prepared.tables.audio, index)
         out: torch.Tensor = self.final_layer(audio)
         return out.transpose(1, 2)
 
@@ -246,28 +269,21 @@ class FoleyDiT(nn.Module):
     def _singles(self) -> list[SingleBlock]:
         return cast(list[SingleBlock], list(self.single_blocks))
 
-    def channels_last_conv_weights_(self) -> None:
-        """Store the single blocks' k=3 conv weights channels-last (values unchanged).
+    def set_conv_mode_(self, mode: ConvMode) -> None:
+        """How the single blocks' k=3 convolutions run (same function; see `conv_tokens`).
 
-        Worth doing on CUDA: cuDNN would otherwise re-lay them out on every call (measured on an
-        H100, XXL eager, one request: 127 -> 98 ms per step).
+        "conv" is torch's conv1d, with the weights stored channels-last (on an H100, XXL eager,
+        one request: 127 -> 98 ms per step against the default layout, as cuDNN would re-lay
+        them out on every call). "gemm" runs one GEMM per tap: on an H100 (XXL, compiled, 10 s
+        clips) it took one request from 63 to 40 ms per step and 32 requests from 613 to 545,
+        and avoids cuDNN's slow pre-Hopper kernel at 8 requests (206 -> 143 ms). "fused" runs
+        each conv as one GEMM: on token windows for the attention projection and the SwiGLU's
+        w1 and w3 (which share the windows), output-side for w2 (docs/benchmarks.md has its
+        figures). The loaders choose
+        "fused" on CUDA devices. Weights are re-laid out for the mode, their values unchanged.
         """
         for block in self._singles():
-            block.channels_last_weights_()
-
-    def use_shifted_gemm_convs_(self, enabled: bool = True) -> None:
-        """Run the single blocks' k=3 convolutions as shifted GEMMs rather than through cuDNN.
-
-        Same function. On an H100 (XXL, compiled, 10 s clips) it took one request from 63 to
-        40 ms per step and 32 requests from 613 to 545, and avoids cuDNN's slow pre-Hopper kernel
-        at 8 requests (206 -> 143 ms). The loaders turn it on for CUDA devices.
-        Enabling also stores the conv weights channels-last, so that each tap's [out, in] slice
-        is a row-major matrix the GEMMs read without a copy.
-        """
-        if enabled:
-            self.channels_last_conv_weights_()
-        for block in self._singles():
-            block.use_shifted_gemm_(enabled)
+            block.set_conv_mode_(mode)
 
     def compile_blocks(self, **compile_kwargs: Any) -> None:
         """`torch.compile` each block in place (regional compilation).

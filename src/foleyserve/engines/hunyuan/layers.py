@@ -14,7 +14,7 @@ Numerical conventions reproduced from the official code:
 from __future__ import annotations
 
 import math
-from typing import cast
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as nnf
@@ -75,11 +75,16 @@ class SwiGLU(nn.Module):
         return out
 
 
+ConvMode = Literal["conv", "gemm", "fused"]
+"""How the k=3 convolutions run (all compute the same function; see `conv_tokens`)."""
+
+
 class ConvSwiGLU(nn.Module):
     """SwiGLU whose three projections are bias-free Conv1d over time (the official `ConvMLP`).
 
-    Takes and returns token-major activations [B, L, C]; see `conv_tokens` for the two ways the
-    convolutions can run (`shifted_gemm`).
+    Takes and returns token-major activations [B, L, C]; see `conv_tokens` for the ways the
+    convolutions can run (`conv_mode`). In "fused" mode the window matrix of x is built once and
+    shared by w1 and w3, and w2 sums its taps' outputs (`conv_tap_outputs`).
     """
 
     def __init__(self, dim: int, hidden: int, kernel_size: int) -> None:
@@ -88,31 +93,89 @@ class ConvSwiGLU(nn.Module):
         self.w1 = nn.Conv1d(dim, hidden, kernel_size, padding=padding, bias=False)
         self.w2 = nn.Conv1d(hidden, dim, kernel_size, padding=padding, bias=False)
         self.w3 = nn.Conv1d(dim, hidden, kernel_size, padding=padding, bias=False)
-        self.shifted_gemm = False
+        self.conv_mode: ConvMode = "conv"
+
+    def set_conv_mode_(self, mode: ConvMode) -> None:
+        """Switch how the convolutions run, re-laying out their weights for it (values kept)."""
+        self.conv_mode = mode
+        first, second = (tap_inner_, tap_major_) if mode == "fused" else (tap_inner_, tap_inner_)
+        first(self.w1)
+        first(self.w3)
+        second(self.w2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gemm = self.shifted_gemm
-        hidden = nnf.silu(conv_tokens(x, self.w1, gemm)) * conv_tokens(x, self.w3, gemm)
-        return conv_tokens(hidden, self.w2, gemm)
+        mode = self.conv_mode
+        if mode != "fused" or self.w1.weight.shape[-1] == 1:
+            hidden = nnf.silu(conv_tokens(x, self.w1, mode)) * conv_tokens(x, self.w3, mode)
+            return conv_tokens(hidden, self.w2, mode)
+        windows = token_windows(x.to(self.w1.weight.dtype), self.w1.weight.shape[-1])
+        hidden = nnf.silu(_window_gemm(windows, self.w1)) * _window_gemm(windows, self.w3)
+        return conv_tap_outputs(hidden, self.w2)
 
 
-def conv_tokens(x: torch.Tensor, conv: nn.Conv1d, shifted_gemm: bool = False) -> torch.Tensor:
+def conv_tokens(x: torch.Tensor, conv: nn.Conv1d, mode: ConvMode = "conv") -> torch.Tensor:
     """Apply a 'same'-padded, stride-1 Conv1d along the token axis of x [B, L, C_in].
 
-    Two equivalent ways:
-    - cuDNN (`shifted_gemm=False`): x is passed as a [B, C, L] view whose channel stride is 1,
-      the channels-last layout cuDNN's fast kernels use, so no copy is made on the way in (give
-      the weights that layout too with `channels_last_`).
-    - shifted GEMMs (`shifted_gemm=True`): the samples are stacked into one zero-separated token
-      matrix and the conv becomes one GEMM per kernel tap, accumulated in place. This avoids
-      cuDNN's per-shape kernel choice (on an H100, cuDNN picks a slow pre-Hopper kernel for
-      some batch sizes) and its layout transforms.
+    Equivalent ways (`mode`):
+    - "conv": torch's conv1d (cuDNN on CUDA). x is passed as a [B, C, L] view whose channel
+      stride is 1, the channels-last layout cuDNN's fast kernels use, so no copy is made on the
+      way in (give the weights that layout too with `tap_inner_`).
+    - "gemm": the samples are stacked into one zero-separated token matrix and the conv becomes
+      one GEMM per kernel tap, accumulated in place. This avoids cuDNN's per-shape kernel choice
+      (on an H100, cuDNN picks a slow pre-Hopper kernel for some batch sizes) and its layout
+      transforms.
+    - "fused": one GEMM over the window matrix [B, L, K * C_in] (`token_windows`), so every tap
+      accumulates in the GEMM's float32 registers and the output is written once.
     """
     weight = conv.weight
-    if not shifted_gemm:
+    if mode == "conv":
         out = nnf.conv1d(x.transpose(1, 2), weight, conv.bias, padding=weight.shape[-1] // 2)
         return out.transpose(1, 2)
-    return _shifted_gemm_conv(x.to(weight.dtype), weight, conv.bias)
+    x = x.to(weight.dtype)
+    if mode == "fused":
+        return _window_gemm(token_windows(x, weight.shape[-1]), conv)
+    return _shifted_gemm_conv(x, weight, conv.bias)
+
+
+def token_windows(x: torch.Tensor, taps: int) -> torch.Tensor:
+    """[B, L, C] -> [B, L, taps * C]: row i holds tokens i - taps//2 .. i + taps//2 of its own
+    sample (zeros beyond its ends), tap-major, so a conv is one GEMM with its weight [O, K * C].
+    Under torch.compile the copy fuses into the kernel that produces x."""
+    if taps == 1:
+        return x
+    pad = taps // 2
+    length = x.shape[1]
+    padded = nnf.pad(x, (0, 0, pad, pad))
+    return torch.cat([padded[:, tap : tap + length] for tap in range(taps)], dim=-1)
+
+
+def _window_gemm(windows: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    weight = conv.weight  # [O, C, K]; a view, no copy, once `tap_inner_` has laid it out
+    matrix = weight.permute(0, 2, 1).reshape(weight.shape[0], -1)
+    return nnf.linear(windows, matrix, conv.bias)
+
+
+def conv_tap_outputs(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """The same conv as `conv_tokens`, computed output-side: one GEMM gives every tap's
+    contribution [B, L, K, O] (weight as [K * O, C]), and output token i sums tap j's
+    contribution of token i + j - K//2. Cheaper than windows when O is small next to C (the
+    window matrix would be K times x; this writes K times the output), and under torch.compile
+    the sum fuses into the kernel that consumes the output."""
+    weight = conv.weight
+    out_channels, _, taps = weight.shape
+    if taps == 1:
+        return nnf.linear(x.to(weight.dtype), weight[:, :, 0], conv.bias)
+    batch, length, _ = x.shape
+    matrix = weight.permute(2, 0, 1).reshape(taps * out_channels, -1)  # a view once tap-major
+    parts = nnf.linear(x.to(weight.dtype), matrix).view(batch, length, taps, out_channels)
+    pad = taps // 2
+    padded = nnf.pad(parts, (0, 0, 0, 0, pad, pad))
+    total = padded[:, 0:length, 0].float()
+    for tap in range(1, taps):
+        total = total + padded[:, tap : tap + length, tap]
+    if conv.bias is not None:
+        total = total + conv.bias
+    return total.to(parts.dtype)
 
 
 def _shifted_gemm_conv(
@@ -135,15 +198,28 @@ def _shifted_gemm_conv(
     return out.as_strided((batch, length, out_channels), (stride * out_channels, out_channels, 1))
 
 
-def channels_last_(conv: nn.Conv1d) -> None:
-    """Re-stride a Conv1d weight [O, I, K] so that I is the fastest axis (values unchanged).
+def tap_inner_(conv: nn.Conv1d) -> None:
+    """Re-stride a Conv1d weight [O, I, K] so that I is the fastest axis, then K (values
+    unchanged): the channels-last layout, and [O, K * I] as a matrix for window GEMMs.
 
     cuDNN runs channels-last convolutions; given a weight in the default layout it copies it into
     that layout on every call. `load_state_dict` copies into existing parameters, keeping this.
     """
+    _restride(conv, (0, 2, 1))
+
+
+def tap_major_(conv: nn.Conv1d) -> None:
+    """Re-stride a Conv1d weight [O, I, K] as K contiguous [O, I] matrices (values unchanged),
+    which `conv_tap_outputs` reads as one [K * O, I] matrix and shifted GEMMs tap by tap."""
+    _restride(conv, (2, 0, 1))
+
+
+def _restride(conv: nn.Conv1d, order: tuple[int, int, int]) -> None:
     weight = conv.weight.data
-    if weight.stride(1) != 1:
-        conv.weight.data = weight.permute(0, 2, 1).contiguous().permute(0, 2, 1)
+    inverse = tuple(order.index(axis) for axis in range(3))
+    if weight.permute(*order).is_contiguous():
+        return
+    conv.weight.data = weight.permute(*order).contiguous().permute(*inverse)
 
 
 class GeluMLP(nn.Module):

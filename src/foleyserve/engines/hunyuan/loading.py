@@ -155,7 +155,7 @@ def load_dit_file(
     _assign(model, checkpoint, dtype, f"{config.name} DiT")
     model.to(device)
     if torch.device(device).type == "cuda":
-        model.use_shifted_gemm_convs_(True)
+        model.set_conv_mode_("fused")
     return model
 
 
