@@ -34,6 +34,11 @@ from foleyserve.worker.loop import Worker
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 START_TIMEOUT_S = 20.0
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # the tests run as root in CI, where Chromium's sandbox refuses to start
+    "--disable-dev-shm-usage",  # containers' small /dev/shm crashes renderers
+    "--autoplay-policy=no-user-gesture-required",  # tests start the player from a script
+]
 WAIT_MS = 20_000
 """How long a page condition may take (a job runs in well under a second)."""
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
@@ -163,11 +168,7 @@ def playwright() -> Iterator[Playwright]:
 @pytest.fixture(scope="session")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """One Chromium for every browser test (each test gets a fresh context: own storage)."""
-    # --no-sandbox: the tests run as root in CI, where Chromium's sandbox refuses to start.
-    chromium = playwright.chromium.launch(
-        executable_path=str(CHROMIUM),
-        args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-    )
+    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     yield chromium
     chromium.close()
 

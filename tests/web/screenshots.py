@@ -20,7 +20,15 @@ from foleyserve.engines.procedural.engine import ProceduralEngine
 from foleyserve.jobs.model import JobError, JobState, Progress
 from foleyserve.media.synthetic import make_bouncing_ball
 from foleyserve.worker.context import utc_now
-from tests.web.conftest import CHROMIUM, DESKTOP, PHONE, WAIT_MS, WebServer, serve_app
+from tests.web.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    PHONE,
+    WAIT_MS,
+    WebServer,
+    serve_app,
+)
 
 
 def _submit(web: WebServer, key: str, clip: Path, prompt: str) -> str:
@@ -97,9 +105,7 @@ def main(folder: Path) -> None:
             _history(web, clip)
             user_key, admin_key = web.key_for("studio-a"), web.key_for("ops", admin=True)
             with sync_playwright() as driver:
-                browser = driver.chromium.launch(
-                    executable_path=str(CHROMIUM), args=["--no-sandbox"]
-                )
+                browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
                 sizes: list[tuple[str, ViewportSize]] = [("desktop", DESKTOP), ("phone", PHONE)]
                 for name, viewport in sizes:
                     context = browser.new_context(viewport=viewport)
