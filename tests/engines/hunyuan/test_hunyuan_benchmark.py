@@ -58,3 +58,12 @@ def test_full_size_refuses_to_run_on_a_cpu(capsys: pytest.CaptureFixture[str]) -
     script = _load_script()
     assert script.main(["--model", "xl", "--device", "cpu"]) == 2
     assert "needs a CUDA GPU" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["--modes", "eager,jit"], ["--conv", "cudnn"]])
+def test_bad_arguments_are_refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    script = _load_script()
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["--tiny", "--device", "cpu", *argv])
+    assert exit_info.value.code == 2
+    assert argv[1].split(",")[-1] in capsys.readouterr().err

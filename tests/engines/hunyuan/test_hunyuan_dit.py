@@ -111,6 +111,13 @@ def test_conv_modes_change_layout_not_weights_or_results(mode: ConvMode) -> None
     assert float((after - before).norm() / before.norm()) < 1e-5
 
 
+def test_an_unknown_conv_mode_is_refused_and_changes_nothing(small_model: FoleyDiT) -> None:
+    with pytest.raises(ValueError, match="unknown conv mode 'cudnn'"):
+        small_model.set_conv_mode_("cudnn")  # type: ignore[arg-type]
+    singles = list(small_model.single_blocks)
+    assert all(block.conv_mode == "conv" for block in singles)
+
+
 @pytest.mark.parametrize("taps", [1, 3, 5])
 @pytest.mark.parametrize("bias", [True, False])
 def test_every_conv_path_computes_the_same_function(taps: int, bias: bool) -> None:

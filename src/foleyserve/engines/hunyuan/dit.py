@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, get_args
 
 import torch
 from torch import nn
@@ -282,6 +282,8 @@ class FoleyDiT(nn.Module):
         figures). The loaders choose
         "fused" on CUDA devices. Weights are re-laid out for the mode, their values unchanged.
         """
+        if mode not in get_args(ConvMode):
+            raise ValueError(f"unknown conv mode {mode!r}; choose one of {get_args(ConvMode)}")
         for block in self._singles():
             block.set_conv_mode_(mode)
 
