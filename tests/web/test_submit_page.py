@@ -126,13 +126,16 @@ def test_a_running_job_shows_its_step_and_the_page_follows_it(
             web.url + "/v1/jobs", files={"video": ("ball.mp4", f)}, data={"prompt": "rain"}
         )
     job_id = response.json()["id"]
+    page.goto(web.url + "/")
+    page.locator(f'#recent tr[data-job="{job_id}"]').get_by_role("button").click()
+    expect(page.locator("#status")).to_have_attribute("data-state", "queued")
+    expect(page.locator("#queue-text")).to_contain_text("place 1 in the queue")
     # A worker elsewhere is at step 3 of 10 (the procedural engine is too quick to catch).
     web.store.claim([job_id], "gpu-3", lease_s=600, now=utc_now())
     progress = {job_id: Progress(stage="generating", step=3, total=10)}
     web.store.heartbeat("gpu-3", progress, lease_s=600, now=utc_now())
-    page.goto(web.url + "/")
-    page.locator(f'#recent tr[data-job="{job_id}"]').get_by_role("button").click()
     expect(page.locator("#status")).to_have_attribute("data-state", "running")
+    expect(page.locator("#queue-text")).to_have_text("")
     expect(page.locator("#progress-text")).to_have_text("generating: step 3 of 10 (30%)")
     expect(page.locator("#progress")).to_have_attribute("aria-valuetext", "30%")
     progress = {job_id: Progress(stage="generating", step=8, total=10)}

@@ -92,15 +92,21 @@ function setText(node, text) {
   if (node.textContent !== text) node.textContent = text;
 }
 
+// `queue` (GET /v1/jobs/{id} while queued): jobs ahead, and a rough start time or null.
+function queueText(queue) {
+  const place = `place ${queue.ahead + 1} in the queue`;
+  if (!queue.estimated_start_at) return `(${place})`;
+  const seconds = Math.max(0, Math.round((Date.parse(queue.estimated_start_at) - Date.now()) / 1000));
+  return `(${place}, starts in about ${seconds} s)`;
+}
+
 function render(job) {
   const state = $("state-text");
   setText(state, job.state[0].toUpperCase() + job.state.slice(1));
   state.className = `state state-${job.state}`;
   $("status").dataset.state = job.state;
   setText($("job-id"), job.id);
-  const position = job.queue_position;
-  setText($("queue-text"),
-    job.state === "queued" && Number.isInteger(position) ? `(place ${position + 1} in the queue)` : "");
+  setText($("queue-text"), job.state === "queued" && job.queue ? queueText(job.queue) : "");
   const p = job.progress;
   const fraction = job.state === "succeeded" ? 1 : p.fraction;
   $("progress").value = fraction;
