@@ -6,18 +6,21 @@ Every field can be set by an environment variable `FOLEYSERVE_<FIELD>` (upper ca
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from foleyserve.api.client_ip import parse_networks
 from foleyserve.media.probe import MediaLimits
 
+ENV_PREFIX = "FOLEYSERVE_"
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FOLEYSERVE_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
     engine: Literal["procedural", "hunyuan", "null"] = "procedural"
     """Which `FoleyEngine` runs: `procedural` is the CPU reference engine; `hunyuan` is
@@ -144,6 +147,23 @@ class Settings(BaseSettings):
         if isinstance(entries, list | tuple):
             return tuple(str(net) for net in parse_networks(str(e) for e in entries))
         return value
+
+    @model_validator(mode="after")
+    def _refuse_unknown_variables(self) -> Settings:
+        """pydantic-settings reads only its fields' variables, so a misspelt one
+        (`FOLEYSERVE_MAX_FILE_BYTE`) would be ignored in silence and its default used: refuse it."""
+        known = {f"{ENV_PREFIX}{name.upper()}" for name in type(self).model_fields}
+        unknown = sorted(
+            name
+            for name in os.environ
+            if name.upper().startswith(ENV_PREFIX) and name.upper() not in known
+        )
+        if unknown:
+            raise ValueError(
+                f"unknown environment variable {', '.join(unknown)}: "
+                "docs/configuration.md lists the settings"
+            )
+        return self
 
     def store_url(self) -> str:
         return self.store or f"sqlite:///{self.data_dir / 'jobs.db'}"
