@@ -58,6 +58,10 @@ class Row:
     batch: int
     stages_s: dict[str, float]
     """Seconds per clip for each stage."""
+    peak_gib: float | None = None
+    """Measured peak device memory of the `generate` call (CUDA only)."""
+    predicted_gib: float | None = None
+    """What the engine's memory model predicted for it."""
 
     @property
     def total_s(self) -> float:
@@ -138,8 +142,9 @@ def clip_rows(
     features = engine.analyze_video(video, info)
     video_s = dict(engine.analyzer.last_timings_s)
     encode_s = _encode_once(engine, features, info, video, work)
-    rows = []
-    for batch in (int(b) for b in args.batches.split(",")):
+    rows: list[Row] = []
+    sizes = [] if args.batches == "none" else [int(b) for b in args.batches.split(",")]
+    for batch in sizes:
         pairs = [(f"{PROMPTS[i % len(PROMPTS)]} {i}", "") for i in range(batch)]
         texts = engine.encode_text(pairs)
         clap_s = engine.last_timings_s["clap"]
@@ -147,10 +152,12 @@ def clip_rows(
             GenerationRequest(t, features, info.duration_s, seed=i, steps=args.steps)
             for i, t in enumerate(texts)
         ]
-        engine.generate(requests)
+        peak_gib = _measured_peak(engine, engine.generate, requests)
+        predicted_gib = engine.profile.memory.bytes_for(batch, info.duration_s) / 2**30
         gen = engine.last_timings_s
         batched = {"clap": clap_s / batch, "dit": gen["dit"] / batch, "dac": gen["dac"] / batch}
-        rows.append(Row("cold", batch, {**video_s, **batched, "encode": encode_s}))
+        stages = {**video_s, **batched, "encode": encode_s}
+        rows.append(Row("cold", batch, stages, peak_gib, predicted_gib))
         rows.append(
             Row(
                 "new prompt",
@@ -159,6 +166,16 @@ def clip_rows(
             )
         )
     return rows
+
+
+def _measured_peak(engine: HunyuanEngine, run: Any, *args: Any) -> float | None:
+    if engine.device.type != "cuda":
+        run(*args)
+        return None
+    torch.cuda.synchronize(engine.device)
+    torch.cuda.reset_peak_memory_stats(engine.device)
+    run(*args)
+    return torch.cuda.max_memory_allocated(engine.device) / 2**30
 
 
 def _encode_once(
@@ -298,18 +315,22 @@ def _report(
             "duration_s": info.duration_s,
         },
         "load_s": load_s,
-        "memory": {
-            "fixed_gib": engine.profile.memory.bytes_for(0, 0) / 2**30,
-            "gib_per_10s_request": (
-                engine.profile.memory.bytes_for(1, 10.0) - engine.profile.memory.bytes_for(0, 0)
-            )
-            / 2**30,
+        "memory_model": {
+            **vars(engine.profile.memory),
+            "predicted_gib": {
+                b: engine.profile.memory.bytes_for(b, 10.0) / 2**30 for b in (1, 4, 16, 32)
+            },
         },
-        "peak_gib": torch.cuda.max_memory_allocated(device) / 2**30
-        if device.type == "cuda"
-        else None,
         "rows": [
-            {"label": r.label, "batch": r.batch, "total_s": r.total_s, **r.stages_s} for r in rows
+            {
+                "label": r.label,
+                "batch": r.batch,
+                "total_s": r.total_s,
+                **r.stages_s,
+                "peak_gib": r.peak_gib,
+                "predicted_gib": r.predicted_gib,
+            }
+            for r in rows
         ],
         "api": api,
     }

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoTokenizer, ClapTextModelWithProjection, SiglipModel
+from transformers import (
+    AutoTokenizer,
+    ClapTextConfig,
+    ClapTextModelWithProjection,
+    SiglipModel,
+    SiglipVisionConfig,
+)
 
 from foleyserve.engines.hunyuan.encoders import (
     CLAP_DIR,
@@ -19,8 +25,12 @@ from foleyserve.engines.hunyuan.encoders import (
     TEXT_LENGTH,
     load_text_encoder,
     load_visual_encoder,
+    random_text_encoder,
+    random_visual_encoder,
 )
+from foleyserve.engines.hunyuan.models import random_dac
 from foleyserve.errors import ConfigError
+from tests.engines.hunyuan.tiny_dir import TINY_DAC
 
 
 def _official_text(path: Path, prompt: str, negative: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,3 +113,38 @@ def test_a_clap_directory_without_its_tokenizer_is_refused(
     with pytest.raises(ConfigError, match="tokenizer") as err:
         load_text_encoder(no_tokenizer)
     assert err.value.code == "model_file_missing"
+
+
+def test_benchmark_mode_builders_are_seeded_and_sized_by_their_configs() -> None:
+    vision = SiglipVisionConfig(
+        image_size=64,
+        patch_size=32,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
+    text = ClapTextConfig(
+        vocab_size=300,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=40,
+        projection_dim=8,
+    )
+    pixels = torch.zeros(2, 3, 64, 64)
+    a, b = random_visual_encoder(5, vision), random_visual_encoder(5, vision)
+    assert torch.equal(a.encode(pixels), b.encode(pixels)) and a.dim == 16
+    pairs = [("rain", "")]
+    first, again = random_text_encoder(5, text), random_text_encoder(5, text)
+    assert torch.equal(first.encode_pairs(pairs)[0][0], again.encode_pairs(pairs)[0][0])
+    assert not torch.equal(
+        first.encode_pairs(pairs)[0][0], random_text_encoder(6, text).encode_pairs(pairs)[0][0]
+    )
+    dac = random_dac(TINY_DAC, 0)
+    with torch.inference_mode():
+        audio = dac(
+            torch.randn(1, TINY_DAC.latent_dim, 10, generator=torch.Generator().manual_seed(0))
+        )
+    assert audio.shape == (1, 1, 9600) and float(audio.abs().max()) < 0.99  # not saturated

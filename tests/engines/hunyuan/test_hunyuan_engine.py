@@ -15,6 +15,7 @@ from foleyserve.engines.hunyuan.benchmarking import build_random
 from foleyserve.engines.hunyuan.engine import RANDOM_NAME, HunyuanEngine
 from foleyserve.engines.hunyuan.factory import hunyuan_identity
 from foleyserve.engines.hunyuan.loading import DIT_FILES
+from foleyserve.engines.hunyuan.memory import HunyuanMemoryModel
 from foleyserve.engines.registry import create_engine
 from foleyserve.errors import ConfigError
 from foleyserve.media.probe import probe
@@ -66,8 +67,17 @@ def test_engine_loads_from_settings_and_describes_itself(engine: HunyuanEngine) 
     assert (profile.sample_rate_hz, profile.channels) == (48_000, 1)
     assert (profile.max_segment_s, profile.segment_s, profile.segment_overlap_s) == (15, 10, 1)
     assert (profile.default_steps, profile.default_guidance) == (50, 4.5)
-    memory = profile.memory
-    assert memory.bytes_for(2, 10.0) > memory.bytes_for(1, 10.0) > memory.bytes_for(1, 5.0)
+    memory = profile.memory  # the CPU estimate: weights + max(DiT activations, DAC decode)
+    assert memory.bytes_for(1, 10.0) > memory.bytes_for(1, 5.0) > memory.bytes_for(0, 0.0)
+    assert memory.bytes_for(10_000, 10.0) > memory.bytes_for(1, 10.0)
+
+
+def test_the_memory_model_takes_the_higher_of_the_two_peaks() -> None:
+    model = HunyuanMemoryModel(
+        100, dit_fixed_bytes=10, dit_bytes_per_item_s=1.0, dac_bytes_per_s=5.0, measured=True
+    )
+    assert model.bytes_for(4, 2.0) == 100 + 18  # the sampler's peak: 10 + 4 x 2 x 1
+    assert model.bytes_for(1, 4.0) == 100 + 20  # the decode's: 4 x 5
 
 
 def test_the_api_knows_the_identity_without_loading(tiny_model_dir: Path) -> None:

@@ -38,6 +38,7 @@ from foleyserve.engines.base import (
     TextFeatures,
     VideoFeatures,
 )
+from foleyserve.engines.hunyuan.encoders import TEXT_LENGTH
 from foleyserve.engines.hunyuan.memory import estimate_memory, measure_memory, parameter_bytes
 from foleyserve.engines.hunyuan.models import HunyuanModels
 from foleyserve.engines.hunyuan.sampler import SampleRequest, SamplerSettings, sample
@@ -251,20 +252,35 @@ class HunyuanEngine:
     def _memory_model(self, measure: bool) -> MemoryModel:
         models = self.models
         if self.device.type == "cuda" and measure:
-            model = measure_memory(self._probe, self.device, duration_s=MAX_SEGMENT_S)
+            model = measure_memory(
+                self._probe_sampler, self._probe_decode, self.device, duration_s=MAX_SEGMENT_S
+            )
             log.info(
-                "memory model measured: %.2f GiB fixed + %.1f MiB per request-second",
-                model.fixed_bytes / 2**30,
-                model.bytes_per_item_s / 2**20,
+                "memory model measured: %.2f GiB weights, DiT %.2f GiB + %.1f MiB per "
+                "request-second, DAC %.1f MiB per second",
+                model.weights_bytes / 2**30,
+                model.dit_fixed_bytes / 2**30,
+                model.dit_bytes_per_item_s / 2**20,
+                model.dac_bytes_per_s / 2**20,
             )
             return model
         weights = parameter_bytes(
             [models.dit, models.dac, models.visual.model, models.text.model, models.synchformer]
         )
-        return estimate_memory(weights, models.dit.config.hidden_size, MAX_SEGMENT_S)
+        return estimate_memory(weights, models.dit.config.hidden_size)
 
-    def _probe(self, batch_size: int, duration_s: float) -> None:
-        """One guided sampler step and the decode, text-only, at this shape."""
-        text = self.encode_text([("probe", "")])[0]
+    def _probe_sampler(self, batch_size: int, duration_s: float) -> None:
+        """One guided sampler step, text-only, at this shape, with text of the longest length
+        the DiT sees (77 tokens: every block's text keys and values grow with it)."""
+        text = self.encode_text([("probe " * TEXT_LENGTH, "")])[0]
         request = GenerationRequest(text, None, duration_s, seed=0, steps=1)
-        self.generate([request] * batch_size)
+        lengths = sequence_lengths(duration_s)
+        sample_request = self._sample_request(request, lengths)
+        settings = SamplerSettings(steps=1, guidance_scale=DEFAULT_GUIDANCE)
+        sample(self.models.dit, [sample_request] * batch_size, lengths.latent, settings)
+
+    def _probe_decode(self, duration_s: float) -> None:
+        latents = torch.zeros(
+            1, self.models.dit.config.latent_dim, sequence_lengths(duration_s).latent
+        )
+        self._decode(latents, duration_s)

@@ -1,27 +1,33 @@
 """The memory model of the HunyuanVideo-Foley engine: measured on CUDA, estimated on the CPU.
 
-On CUDA, `measure_memory` runs the real generation path (one sampler step with CFG, then the
-DAC decode) at two batch sizes and one duration, reads the allocator's peak each time, and fits
-`peak = fixed + batch x duration x per_item_s`. `fixed` holds the weights plus what does not
-grow with the batch (the DAC decode runs one request at a time); a 10% margin covers the
-allocator's fragmentation. The probe runs at the longest segment, so shorter clips are
+A `generate` call has two peaks, one after the other: the sampler (DiT activations, growing
+with batch x duration) and the DAC decode (one request at a time, growing with duration only;
+at 15 s, float32, about a GiB). So the model is
+
+    bytes_for(b, d) = weights + max(dit_fixed + b x d x dit_per_item_s, d x dac_per_s)
+
+(at small batches the decode's peak is the higher one, so one straight line through two probes
+of the whole call would miss the slope of the DiT's).
+
+On CUDA, `measure_memory` runs the real sampler (one guided step) at two batch sizes and the
+real decode, all at the longest segment, reads the allocator's peak above what was allocated
+before each, and fits the terms; a 10% margin covers fragmentation. Shorter clips are then
 over-estimated, never under.
 
 On the CPU nothing is measured (peak RSS is not attributable to one call): `estimate_memory`
 counts the parameters' bytes and adds, per request-second, the DiT activations of a step
-(2 CFG rows x 50 tokens/s x hidden x 4 bytes x 24 live tensors of that width, a figure of the
-same order as the 13 MiB per request-second measured on an H100 for XXL), and, once, the DAC
-decode of the longest segment (about 50 MB per second of 48 kHz audio in float32).
+(2 CFG rows x 50 tokens/s x hidden x 4 bytes x 24 live tensors of that width, the order of the
+13 MiB per request-second measured on an H100 for XXL), and about 50 MB per second of audio for
+the float32 DAC decode.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
-
-from foleyserve.engines.base import LinearMemoryModel
 
 PROBE_MARGIN = 1.1
 """Measured peaks are scaled by this much."""
@@ -29,6 +35,23 @@ DIT_LIVE_TENSORS = 24
 """Estimate only: activation tensors of hidden width alive at the peak of one DiT step."""
 DAC_BYTES_PER_S = 50 * 2**20
 """Estimate only: peak bytes of the float32 DAC decode per second of audio."""
+
+
+@dataclass(frozen=True)
+class HunyuanMemoryModel:
+    """Peak device bytes of one `generate` call (the formula in the module docstring)."""
+
+    weights_bytes: int
+    dit_fixed_bytes: int
+    dit_bytes_per_item_s: float
+    dac_bytes_per_s: float
+    measured: bool
+    """True when probed on the device, False for the CPU estimate."""
+
+    def bytes_for(self, batch_size: int, duration_s: float) -> int:
+        dit = self.dit_fixed_bytes + batch_size * duration_s * self.dit_bytes_per_item_s
+        dac = duration_s * self.dac_bytes_per_s
+        return self.weights_bytes + int(max(dit, dac))
 
 
 def parameter_bytes(modules: Iterable[nn.Module]) -> int:
@@ -44,36 +67,50 @@ def parameter_bytes(modules: Iterable[nn.Module]) -> int:
     return total
 
 
-def estimate_memory(
-    weights_bytes: int, hidden_size: int, max_segment_s: float
-) -> LinearMemoryModel:
+def estimate_memory(weights_bytes: int, hidden_size: int) -> HunyuanMemoryModel:
     """The CPU estimate described in the module docstring."""
-    per_item_s = 2 * 50 * hidden_size * 4 * DIT_LIVE_TENSORS
-    fixed = weights_bytes + int(max_segment_s * DAC_BYTES_PER_S)
-    return LinearMemoryModel(fixed_bytes=fixed, bytes_per_item_s=float(per_item_s))
+    return HunyuanMemoryModel(
+        weights_bytes=weights_bytes,
+        dit_fixed_bytes=0,
+        dit_bytes_per_item_s=float(2 * 50 * hidden_size * 4 * DIT_LIVE_TENSORS),
+        dac_bytes_per_s=float(DAC_BYTES_PER_S),
+        measured=False,
+    )
 
 
 def measure_memory(
-    run: Callable[[int, float], None],
+    sample: Callable[[int, float], None],
+    decode: Callable[[float], None],
     device: torch.device,
     *,
     duration_s: float,
-    batch_sizes: tuple[int, int] = (1, 2),
-) -> LinearMemoryModel:
-    """Fit the linear model to the CUDA peaks of `run(batch_size, duration_s)` at two sizes."""
+    batch_sizes: tuple[int, int] = (1, 4),
+) -> HunyuanMemoryModel:
+    """Fit the model to the CUDA peaks of `sample(batch_size, duration_s)` at two sizes and of
+    `decode(duration_s)`, each measured above the memory allocated before it."""
     small, large = batch_sizes
     if not 0 < small < large:
         raise ValueError(f"batch_sizes must grow, got {batch_sizes}")
-    peaks = []
-    for batch_size in batch_sizes:
-        torch.cuda.synchronize(device)
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-        run(batch_size, duration_s)
-        torch.cuda.synchronize(device)
-        peaks.append(torch.cuda.max_memory_allocated(device))
+    torch.cuda.synchronize(device)
+    torch.cuda.empty_cache()
+    weights = torch.cuda.memory_allocated(device)
+    peaks = [_peak_above(device, sample, b, duration_s) for b in batch_sizes]
+    dac = _peak_above(device, decode, duration_s)
     per_item_s = max(0.0, (peaks[1] - peaks[0]) / ((large - small) * duration_s))
-    fixed = peaks[0] - per_item_s * small * duration_s
-    return LinearMemoryModel(
-        fixed_bytes=int(fixed * PROBE_MARGIN), bytes_per_item_s=per_item_s * PROBE_MARGIN
+    fixed = max(0.0, peaks[0] - per_item_s * small * duration_s)
+    return HunyuanMemoryModel(
+        weights_bytes=weights,
+        dit_fixed_bytes=int(fixed * PROBE_MARGIN),
+        dit_bytes_per_item_s=per_item_s * PROBE_MARGIN,
+        dac_bytes_per_s=dac / duration_s * PROBE_MARGIN,
+        measured=True,
     )
+
+
+def _peak_above(device: torch.device, run: Callable[..., None], *args: float) -> int:
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    run(*args)
+    torch.cuda.synchronize(device)
+    return max(0, torch.cuda.max_memory_allocated(device) - before)
