@@ -5,7 +5,8 @@ worker busy for `service_time_s(n, d)`. The clock jumps from event to event (an 
 batch finishing, the time a forming batch asked to be looked at again), so hours of traffic
 take milliseconds. The loop plays the worker's driver: it skips expired jobs, drops unfit
 ones, claims what the plan chose and stores the new fairness counters, exactly as a worker
-does against a `JobStore`. Used by the tests today, and by capacity planning later.
+does against a `JobStore`. Used by the tests, and by `foleyserve.bench` for predictions and
+capacity planning.
 """
 
 from __future__ import annotations
