@@ -23,6 +23,7 @@ very end of a video, where the official code would have stopped a few frames ear
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -110,12 +111,15 @@ class VideoAnalyzer:
         sync_autocast: torch.dtype | None = None,
         frames_per_chunk: int = 32,
         windows_per_chunk: int = 16,
+        resize_threads: int | None = None,
     ) -> None:
+        """`resize_threads`: frames Pillow resizes at once for SigLIP2 (None: up to 8 cores)."""
         self.visual = visual
         self.synchformer = synchformer
         self.sync_autocast = sync_autocast
         self.frames_per_chunk = frames_per_chunk
         self.windows_per_chunk = windows_per_chunk
+        self.resize_threads = resize_threads or max(1, min(8, os.cpu_count() or 1))
         self.last_timings_s: dict[str, float] = {}
         """Seconds of the last `analyze` per stage: decode, preprocess, siglip2, synchformer."""
 
@@ -175,7 +179,7 @@ class VideoAnalyzer:
 
     def _encode_visual(self, frames: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         start = time.perf_counter()
-        pixels = siglip2_pixels(frames)
+        pixels = siglip2_pixels(frames, threads=self.resize_threads)
         self._timed("preprocess", start)
         start = time.perf_counter()
         # .cpu() waits for the device, so the time is the encoder's own.
