@@ -79,7 +79,7 @@ def main() -> None:
     load_s = time.perf_counter() - start
     video = args.video or _make_clip(work / "clip.mp4", args.duration)
     info = probe(video)
-    _warm_up(engine, info)
+    _warm_up(engine, video, info)
     rows = clip_rows(engine, video, info, args, work)
     api: dict[str, Any] = {}
     if args.jobs:
@@ -130,8 +130,10 @@ def _make_clip(path: Path, duration_s: float) -> Path:
     return path
 
 
-def _warm_up(engine: HunyuanEngine, info: VideoInfo) -> None:
-    """One guided step at the clip's length: kernels chosen, caches built, before timing."""
+def _warm_up(engine: HunyuanEngine, video: Path, info: VideoInfo) -> None:
+    """One analysis and one guided step at the clip's length: kernels chosen, caches built,
+    before anything is timed."""
+    engine.analyze_video(video, info)
     text = engine.encode_text([("warm up", "")])[0]
     engine.generate([GenerationRequest(text, None, info.duration_s, seed=0, steps=1)])
 
