@@ -6,9 +6,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,6 +16,11 @@ from foleyserve.auth.keys import KeyStore, Tenant, open_key_store
 from foleyserve.cli.common import offline_hub, print_json, reported_errors, stderr
 from foleyserve.errors import InvalidInput
 from foleyserve.settings import Settings
+
+if TYPE_CHECKING:  # imported when used: `foleyserve keys` loads no worker, engine or torch
+    from foleyserve.storage.base import ObjectStore
+    from foleyserve.worker.loop import Worker
+    from foleyserve.worker.webhooks import WebhookDispatcher
 
 HostOpt = Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 keeps it local.")]
 PortOpt = Annotated[int, typer.Option(help="Port to listen on.")]
@@ -84,21 +89,8 @@ def _run(host: str, port: int, *, embedded: bool) -> None:
             import redis
 
             limiter = RedisRateLimiter(redis.Redis.from_url(parsed.url), prefix=parsed.prefix)
-        worker = None
-        if embedded:
-            from foleyserve.engines.registry import create_engine
-            from foleyserve.worker.loop import Worker
-            from foleyserve.worker.webhooks import WebhookDispatcher, start_dispatcher
-
-            with stderr.status(f"loading engine {settings.engine!r}"):
-                engine = create_engine(settings)
-            identity = _Identity(engine.name, engine.version)
-            worker_store = open_store(settings.store_url())
-            worker = Worker(engine, worker_store, objects, settings, "embedded")
-            hooks_store = open_store(settings.store_url())
-            hooks = WebhookDispatcher(hooks_store, keys, settings, "embedded")
-        else:
-            identity = _engine_identity(settings)
+        worker = _EmbeddedWorker.open(settings, objects, keys) if embedded else None
+        identity = _engine_identity(settings) if worker is None else worker.identity
         app = create_app(
             settings,
             store=store,
@@ -107,12 +99,9 @@ def _run(host: str, port: int, *, embedded: bool) -> None:
             limiter=limiter,
             engine_identity=identity,
         )
-        thread = hooks_thread = None
         if worker is not None:
-            app.state.foley.metrics.registry.register(worker.metrics)
-            thread = threading.Thread(target=worker.run, name="foleyserve-worker", daemon=True)
-            thread.start()
-            hooks_thread = start_dispatcher(hooks, worker.stop)
+            app.state.foley.metrics.registry.register(worker.worker.metrics)
+            worker.start()
         auth = "API keys required" if settings.api_keys_required else "no API keys (tenant local)"
         stderr.print(
             f"foleyserve on http://{host}:{port} ({auth}); web page at /, dashboard at /admin, "
@@ -123,16 +112,52 @@ def _run(host: str, port: int, *, embedded: bool) -> None:
             # default; the API applies FOLEYSERVE_TRUSTED_PROXIES itself (api/client_ip.py).
             uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
         finally:
-            if worker is not None and thread is not None and hooks_thread is not None:
-                worker.request_stop()
-                thread.join(timeout=settings.shutdown_grace_s + settings.lease_s)
-                hooks_thread.join(timeout=hooks.lease_s)
-                worker.store.close()
-                hooks.close()
-                hooks.store.close()
+            if worker is not None:
+                worker.stop()
             store.close()
             keys.close()
             objects.close()
+
+
+@dataclass
+class _EmbeddedWorker:
+    """The worker of `serve` and its webhook dispatcher, each with a store connection of its
+    own and a thread of its own."""
+
+    worker: Worker
+    hooks: WebhookDispatcher
+    identity: _Identity
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, settings: Settings, objects: ObjectStore, keys: KeyStore) -> _EmbeddedWorker:
+        from foleyserve.engines.registry import create_engine
+        from foleyserve.store import open_store
+        from foleyserve.worker.loop import Worker
+        from foleyserve.worker.webhooks import WebhookDispatcher
+
+        with stderr.status(f"loading engine {settings.engine!r}"):
+            engine = create_engine(settings)
+        worker = Worker(engine, open_store(settings.store_url()), objects, settings, "embedded")
+        hooks = WebhookDispatcher(open_store(settings.store_url()), keys, settings, "embedded")
+        return cls(worker, hooks, _Identity(engine.name, engine.version))
+
+    def start(self) -> None:
+        from foleyserve.worker.webhooks import start_dispatcher
+
+        thread = threading.Thread(target=self.worker.run, name="foleyserve-worker", daemon=True)
+        thread.start()
+        self.threads = [thread, start_dispatcher(self.hooks, self.worker.stop)]
+
+    def stop(self) -> None:
+        """Let the running batch finish (within the grace period), then close both stores."""
+        self.worker.request_stop()
+        settings = self.worker.settings
+        for thread in self.threads:
+            thread.join(timeout=settings.shutdown_grace_s + settings.lease_s)
+        self.worker.store.close()
+        self.hooks.close()
+        self.hooks.store.close()
 
 
 def _engine_identity(settings: Settings) -> _Identity:
