@@ -35,6 +35,7 @@ from foleyserve.api.webhooks import (
     new_delivery_id,
     new_webhook_secret,
     sign,
+    standard_signature,
     verify,
     webhook_headers,
 )
@@ -522,3 +523,20 @@ def test_backoff_grows_to_its_cap_with_jitter(failures: int, draw: float) -> Non
     backoff_s = exponential_backoff(base_s=0.5, cap_s=30.0, random=lambda: draw)
     ceiling_s = min(30.0, 0.5 * 2.0 ** (failures - 1)) if failures < 64 else 30.0
     assert ceiling_s / 2 <= backoff_s(failures) <= ceiling_s
+
+
+def test_standard_webhooks_signature_matches_the_specs_example() -> None:
+    # The example of the Standard Webhooks specification (secret, id, timestamp, body, answer).
+    body = b'{"test": 2432232314}'
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    signature = standard_signature(body, secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330)
+    assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_deliveries_carry_the_standard_webhooks_headers_too() -> None:
+    secret = new_webhook_secret()
+    headers = webhook_headers(
+        b"{}", secret=secret, event="succeeded", delivery_id="dlv_1", now_s=NOW_S
+    )
+    assert headers["webhook-id"] == "dlv_1" and headers["webhook-timestamp"] == str(NOW_S)
+    assert headers["webhook-signature"] == standard_signature(b"{}", secret, "dlv_1", NOW_S)

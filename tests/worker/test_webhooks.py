@@ -3,6 +3,9 @@ signed deliveries, durable retries with backoff, give-ups, and leases between di
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -94,6 +97,12 @@ def test_a_delivery_is_signed_with_the_tenants_secret(rig: Rig) -> None:
     assert not verify(
         request.body, request.headers[SIGNATURE_HEADER.lower()], "whsec_x", now_s=now_s
     )
+    # The Standard Webhooks headers, checked as that specification says, by hand.
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{request.headers['webhook-id']}.{request.headers['webhook-timestamp']}.".encode()
+    digest = hmac.new(key, signed + request.body, hashlib.sha256).digest()
+    assert request.headers["webhook-signature"] == "v1," + base64.b64encode(digest).decode()
+    assert request.headers["webhook-id"] == request.headers[DELIVERY_HEADER.lower()]
     payload = load_payload(request.body)
     assert (payload.type, payload.job.id, payload.job.state) == (
         "job.succeeded",

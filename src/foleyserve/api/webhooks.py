@@ -6,22 +6,29 @@ A delivery is a POST of `event_payload(job, event)` (versioned JSON) with these 
     Foleyserve-Event: job.succeeded
     Foleyserve-Delivery: dlv_5f0c...            same for every retry of one delivery
     Foleyserve-Signature: t=1767225600,v1=9a1f...
+    webhook-id: dlv_5f0c...                     the Standard Webhooks three
+    webhook-timestamp: 1767225600
+    webhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
 
-The signature follows Stripe and Standard Webhooks: `v1` is the hex HMAC-SHA256, keyed with the
-tenant's webhook secret, of `"<t>.<body>"`, so the timestamp is signed too and a receiver
-refuses old (replayed) deliveries. While a secret is being rotated the header carries one `v1`
+`Foleyserve-Signature` follows Stripe: `v1` is the hex HMAC-SHA256, keyed with the tenant's
+webhook secret, of `"<t>.<body>"`, so the timestamp is signed too and a receiver refuses old
+(replayed) deliveries (`verify`). The `webhook-*` headers are Standard Webhooks', signed over
+`"<id>.<t>.<body>"` with the secret's base64-decoded bytes (`standard_signature`), for
+receivers that use their libraries. While a secret is being rotated the header carries one `v1`
 per secret, and a receiver that holds any of them accepts. Every attempt is signed afresh
 (pass `deliver` a function that makes the headers), so a retry minutes later is not refused
 as stale.
 
-`deliver` is one delivery, retried in process with backoff: what a worker of the durable
-outbox calls. It never raises for the receiver's failures; its `DeliveryResult` says whether
-a later retry may succeed and, from `Retry-After`, when. It does not guard against requests to
-private addresses (SSRF): give it a client whose transport refuses them.
+`deliver` is one delivery, retried in process with backoff (the outbox's dispatcher,
+`foleyserve.worker.webhooks`, calls it with one attempt and keeps the backoff in the store).
+It never raises for the receiver's failures; its `DeliveryResult` says whether a later retry
+may succeed and, from `Retry-After`, when. It does not guard against requests to private
+addresses (SSRF): give it a client whose transport refuses them (`api.pinned`).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import random as _random
@@ -39,6 +46,9 @@ from foleyserve.auth.keys import new_webhook_secret as new_webhook_secret
 from foleyserve.jobs.model import Job, JobError, JobState, Progress, WebhookEvent
 
 SIGNATURE_HEADER = "Foleyserve-Signature"
+STANDARD_ID_HEADER = "webhook-id"
+STANDARD_TIMESTAMP_HEADER = "webhook-timestamp"
+STANDARD_SIGNATURE_HEADER = "webhook-signature"
 EVENT_HEADER = "Foleyserve-Event"
 DELIVERY_HEADER = "Foleyserve-Delivery"
 USER_AGENT = "foleyserve-webhooks/1"
@@ -103,14 +113,37 @@ def webhook_headers(
     now_s: int,
     previous_secrets: Sequence[str] = (),
 ) -> dict[str, str]:
-    """Every header of one attempt of a delivery of `body` (made by `event_payload`)."""
+    """Every header of one attempt of a delivery of `body` (made by `event_payload`): ours,
+    and the Standard Webhooks three (`standard_signature`) for receivers using their libraries."""
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         EVENT_HEADER: event_type(event),
         DELIVERY_HEADER: delivery_id,
         SIGNATURE_HEADER: sign(body, secret, now_s, previous_secrets=previous_secrets),
+        STANDARD_ID_HEADER: delivery_id,
+        STANDARD_TIMESTAMP_HEADER: str(now_s),
+        STANDARD_SIGNATURE_HEADER: " ".join(
+            standard_signature(body, key, delivery_id, now_s) for key in (secret, *previous_secrets)
+        ),
     }
+
+
+def standard_signature(body: bytes, secret: str, delivery_id: str, now_s: int) -> str:
+    """The Standard Webhooks `webhook-signature` entry: `v1,<base64 HMAC-SHA256 of
+    "<id>.<timestamp>.<body>">`, keyed with the base64-decoded part of a `whsec_` secret (the
+    secret's own bytes when it is not in that form)."""
+    signed = f"{delivery_id}.{now_s}.".encode() + body
+    digest = hmac.new(_standard_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def _standard_key(secret: str) -> bytes:
+    encoded = secret.removeprefix("whsec_")
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except ValueError:  # binascii.Error is one: an older secret, not base64
+        return secret.encode()
 
 
 def _hmac_hex(body: bytes, secret: str, timestamp_s: int) -> str:

@@ -25,6 +25,7 @@ store's SQLite file (its tables are `auth_*`) or Redis (its keys are `<prefix>au
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import secrets
@@ -71,8 +72,9 @@ def hash_key(plaintext: str) -> str:
 
 
 def new_webhook_secret() -> str:
-    """A fresh per-tenant webhook signing secret (256 random bits)."""
-    return "whsec_" + secrets.token_urlsafe(32)
+    """A fresh per-tenant webhook signing secret: `whsec_` and 256 random bits in standard
+    base64, the form Standard Webhooks libraries take."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
 def new_key_id() -> str:
