@@ -140,3 +140,22 @@ def test_measured_spread_keeps_the_mean_and_is_drawn_reproducibly() -> None:
     assert len(runs) > 1  # batches of one shape no longer all cost the same
     with pytest.raises(InvalidInput, match="jitter"):
         CostProfile("p", "e", "d", "s", 0, 0, 0, jitter=(1.0, -1.0))
+
+
+def test_the_real_worker_is_timed_in_process_and_fitted(tmp_path: Path) -> None:
+    from foleyserve.bench.measure import measure_worker_profile
+    from foleyserve.settings import Settings
+
+    lines: list[str] = []
+    profile, timings = measure_worker_profile(
+        Settings(engine="null", data_dir=tmp_path),
+        batch_sizes=(1, 3),
+        durations_s=(0.5, 1.0),
+        repeats=1,
+        progress=lines.append,
+    )
+    assert [t.durations_s for t in timings] == [(0.5,), (1.0,), (0.5,) * 3, (1.0,) * 3]
+    assert len(lines) == 5 and lines[0].startswith("batch 1 x 0.5 s")
+    assert profile.engine == "null" and profile.host_rss_fixed_bytes
+    assert profile.batch_s([1.0, 1.0]) > 0 and len(profile.jitter) == 4
+    assert not list(tmp_path.iterdir())  # it measures in a folder of its own

@@ -17,6 +17,7 @@ from tempfile import TemporaryDirectory
 import psutil
 
 from foleyserve.bench.profile import CostProfile, Timing, fit_costs, jitter_of, now_label, timed
+from foleyserve.engines.base import FoleyEngine
 from foleyserve.jobs.model import JobState
 from foleyserve.params import OutputFormat, RenderParams
 from foleyserve.settings import Settings
@@ -34,17 +35,11 @@ def measure_worker_profile(
 ) -> tuple[CostProfile, list[Timing]]:
     """Time the worker on every shape `repeats` times (after one warm-up batch) and fit."""
     from foleyserve.engines.registry import create_engine
-    from foleyserve.jobs.service import JobService
-    from foleyserve.storage.local import LocalObjectStore
-    from foleyserve.store import open_store
-    from foleyserve.worker.context import Caches
-    from foleyserve.worker.loop import Worker
 
     me = psutil.Process()
     engine = create_engine(settings)
     rss_idle = int(me.memory_info().rss)
-    timings: list[Timing] = []
-    peak_rss = rss_idle
+    shapes = [(1, durations_s[0])] + [(n, d) for n in batch_sizes for d in durations_s] * repeats
     with TemporaryDirectory(prefix="foleyserve-profile-") as tmp:
         local = settings.model_copy(
             update={
@@ -56,33 +51,7 @@ def measure_worker_profile(
                 "storage": None,
             }
         )
-        store = open_store(local.store_url())
-        objects = LocalObjectStore(Path(local.storage_url()))
-        worker = Worker(engine, store, objects, local, "profile")
-        caches = Caches.create(store, objects, local, worker.clock)
-        service = JobService(store, objects, local, engine, caches.results, worker.clock)
-        seed = 0
-        shapes = [(1, durations_s[0])] + [
-            (n, d) for n in batch_sizes for d in durations_s
-        ] * repeats
-        try:
-            for i, (n, d) in enumerate(shapes):
-                for _ in range(n):
-                    seed += 1
-                    params = RenderParams(
-                        PROMPTS[seed % len(PROMPTS)], seed=seed, output_format=OutputFormat.WAV
-                    )
-                    service.submit_text(d, params, tenant="profile")
-                seconds = timed(worker.run_once)
-                if store.counts()[JobState.QUEUED]:
-                    raise RuntimeError(f"the worker left jobs of a batch of {n} queued")
-                peak_rss = max(peak_rss, int(me.memory_info().rss))
-                if i > 0:  # the first batch warms caches and allocators
-                    timings.append(Timing((d,) * n, seconds))
-                if progress is not None:
-                    progress(f"batch {n} x {d:g} s: {seconds * 1000:.0f} ms")
-        finally:
-            store.close()
+        timings, peak_rss = _time_batches(engine, local, shapes, progress)
     fixed, per_job, per_audio = fit_costs(timings)
     longest = max(n * d for n in batch_sizes for d in durations_s)
     base = CostProfile(
@@ -98,3 +67,46 @@ def measure_worker_profile(
         host_rss_per_job_s_bytes=max(0.0, (peak_rss - rss_idle) / longest),
     )
     return replace(base, jitter=jitter_of(base, timings)), timings
+
+
+def _time_batches(
+    engine: FoleyEngine,
+    settings: Settings,
+    shapes: Sequence[tuple[int, float]],
+    progress: Callable[[str], None] | None,
+) -> tuple[list[Timing], int]:
+    """Queue each shape's jobs and time the one `run_once` that runs them. Returns the
+    timings (the first, warm-up batch left out) and the peak resident memory seen."""
+    from foleyserve.jobs.service import JobService
+    from foleyserve.storage.local import LocalObjectStore
+    from foleyserve.store import open_store
+    from foleyserve.worker.context import Caches
+    from foleyserve.worker.loop import Worker
+
+    me = psutil.Process()
+    store = open_store(settings.store_url())
+    objects = LocalObjectStore(Path(settings.storage_url()))
+    worker = Worker(engine, store, objects, settings, "profile")
+    caches = Caches.create(store, objects, settings, worker.clock)
+    service = JobService(store, objects, settings, engine, caches.results, worker.clock)
+    timings: list[Timing] = []
+    peak_rss = int(me.memory_info().rss)
+    seed = 0
+    try:
+        for i, (n, d) in enumerate(shapes):
+            for _ in range(n):
+                seed += 1
+                prompt = PROMPTS[seed % len(PROMPTS)]
+                params = RenderParams(prompt, seed=seed, output_format=OutputFormat.WAV)
+                service.submit_text(d, params, tenant="profile")
+            seconds = timed(worker.run_once)
+            if store.counts()[JobState.QUEUED]:
+                raise RuntimeError(f"the worker left jobs of a batch of {n} queued")
+            peak_rss = max(peak_rss, int(me.memory_info().rss))
+            if i > 0:  # the first batch warms caches and allocators
+                timings.append(Timing((d,) * n, seconds))
+            if progress is not None:
+                progress(f"batch {n} x {d:g} s: {seconds * 1000:.0f} ms")
+    finally:
+        store.close()
+    return timings, peak_rss

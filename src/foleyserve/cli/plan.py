@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from foleyserve.bench.capacity import Recommendation
 from foleyserve.cli.common import print_json, reported_errors
 
 DEFAULT_PROFILES = Path("benchmarks/profiles")
@@ -58,41 +59,47 @@ def plan(
         if as_json:
             print_json({"recommendations": [_json_row(r) for r in recs]})
             return
-        table = Table(title=f"{rate:g} jobs/s of {durations} s clips, p95 <= {p95:g} s")
-        for column in (
-            "profile",
-            "workers",
-            "max batch",
-            "p95 s",
-            "jobs/min",
-            "busy",
-            "device GB/worker",
-            "RAM GB/worker (profile)",
-            "RAM GB (seed rule)",
-            "disk: results GB/day",
-            "$/hour",
-        ):
-            table.add_column(
-                column,
-                justify="left" if column == "profile" else "right",
-                no_wrap=column == "profile",
-            )
-        for r in recs:
-            overall = r.report.overall if r.report else None
-            table.add_row(
-                r.profile,
-                "unreachable" if r.workers is None else str(r.workers),
-                str(r.max_batch_size),
-                "-" if overall is None else f"{overall.latency_p95_s:.2f}",
-                "-" if overall is None else f"{overall.throughput_per_min:.0f}",
-                "-" if r.report is None else f"{r.report.mean_busy_fraction:.0%}",
-                _gb(r.device_memory_bytes),
-                _gb(r.host_ram_bytes),
-                f"{r.seed_rule_bytes[0] / GB:.0f}-{r.seed_rule_bytes[1] / GB:.0f}",
-                _gb(r.disk_results_per_day_bytes),
-                "-" if r.usd_per_hour is None else f"{r.usd_per_hour:.0f}",
-            )
-        Console(width=160).print(table)
+        Console(width=160).print(
+            _table(recs, f"{rate:g} jobs/s of {durations} s clips, p95 <= {p95:g} s")
+        )
+
+
+def _table(recs: list[Recommendation], title: str) -> Table:
+    table = Table(title=title)
+    for column in (
+        "profile",
+        "workers",
+        "max batch",
+        "p95 s",
+        "jobs/min",
+        "busy",
+        "device GB/worker",
+        "RAM GB/worker (profile)",
+        "RAM GB (seed rule)",
+        "disk: results GB/day",
+        "$/hour",
+    ):
+        table.add_column(
+            column,
+            justify="left" if column == "profile" else "right",
+            no_wrap=column == "profile",
+        )
+    for r in recs:
+        overall = r.report.overall if r.report else None
+        table.add_row(
+            r.profile,
+            "unreachable" if r.workers is None else str(r.workers),
+            str(r.max_batch_size),
+            "-" if overall is None else f"{overall.latency_p95_s:.2f}",
+            "-" if overall is None else f"{overall.throughput_per_min:.0f}",
+            "-" if r.report is None else f"{r.report.mean_busy_fraction:.0%}",
+            _gb(r.device_memory_bytes),
+            _gb(r.host_ram_bytes),
+            f"{r.seed_rule_bytes[0] / GB:.0f}-{r.seed_rule_bytes[1] / GB:.0f}",
+            _gb(r.disk_results_per_day_bytes),
+            "-" if r.usd_per_hour is None else f"{r.usd_per_hour:.0f}",
+        )
+    return table
 
 
 def _json_row(r: object) -> dict[str, object]:
