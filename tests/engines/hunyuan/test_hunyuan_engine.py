@@ -84,6 +84,10 @@ def test_the_api_knows_the_identity_without_loading(tiny_model_dir: Path) -> Non
     assert hunyuan_identity(_settings(tiny_model_dir)) == ("hunyuan", "1-xxl")
     random = hunyuan_identity(_settings(None, hunyuan_random_weights=True))
     assert random == (RANDOM_NAME, "1-xxl-random-seed0")
+    # A fleet's API servers hold no weights: they name the variant.
+    assert hunyuan_identity(_settings(None, hunyuan_variant="xl")) == ("hunyuan", "1-xl")
+    with pytest.raises(ConfigError, match="FOLEYSERVE_HUNYUAN_VARIANT"):
+        hunyuan_identity(_settings(None))
 
 
 def test_batch_keys_group_equal_lengths_steps_and_guidance(engine: HunyuanEngine) -> None:

@@ -47,10 +47,20 @@ def create_hunyuan_engine(settings: Settings) -> HunyuanEngine:
 
 
 def hunyuan_identity(settings: Settings) -> tuple[str, str]:
-    """(name, version) without loading weights: what an API server needs for cache keys."""
+    """(name, version) without loading weights: what an API server needs for cache keys. An
+    API server without the model files names the variant (`FOLEYSERVE_HUNYUAN_VARIANT`)."""
     if settings.hunyuan_random_weights:
         return engine_identity(settings.hunyuan_variant or "xxl", settings.hunyuan_random_seed)
-    return engine_identity(dit_variant(_model_dir(settings), settings.hunyuan_variant), None)
+    if settings.hunyuan_variant is not None:
+        return engine_identity(settings.hunyuan_variant, None)
+    if settings.hunyuan_model_dir is None:
+        raise ConfigError(
+            "an API server for the hunyuan engine must know which model its workers run: set "
+            "FOLEYSERVE_HUNYUAN_VARIANT (xxl or xl) as on the workers, or "
+            "FOLEYSERVE_HUNYUAN_MODEL_DIR",
+            code="model_dir_missing",
+        )
+    return engine_identity(dit_variant(settings.hunyuan_model_dir, None), None)
 
 
 def model_options(settings: Settings) -> ModelOptions:
