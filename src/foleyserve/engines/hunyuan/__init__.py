@@ -11,6 +11,14 @@ Modules, in reading order:
     synchformer   `Synchformer`: the video branch, 16-frame windows to 8 sync tokens each
     preprocess    the official video preprocessing: frames to SigLIP2/Synchformer inputs, lengths
     benchmarking  `build_random` (benchmark-only random weights) and `dit_flops`
+
+The engine a worker serves (imported on demand: these pull in transformers):
+    encoders      SigLIP2 and CLAP through transformers, from local snapshots
+    video         one decode streamed through SigLIP2 and Synchformer; request lengths
+    models        every network from a model directory, or random (benchmark mode)
+    memory        the memory model: measured on CUDA, estimated on the CPU
+    engine        `HunyuanEngine`, the `FoleyEngine`
+    factory       the engine from `Settings`
 """
 
 from foleyserve.engines.hunyuan.benchmarking import build_random, dit_flops
