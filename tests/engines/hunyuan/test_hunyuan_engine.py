@@ -15,7 +15,7 @@ from foleyserve.engines.hunyuan.benchmarking import build_random
 from foleyserve.engines.hunyuan.engine import RANDOM_NAME, HunyuanEngine
 from foleyserve.engines.hunyuan.factory import hunyuan_identity
 from foleyserve.engines.hunyuan.loading import DIT_FILES
-from foleyserve.engines.hunyuan.memory import HunyuanMemoryModel
+from foleyserve.engines.hunyuan.memory import PROBE_MARGIN, HunyuanMemoryModel, fit_memory
 from foleyserve.engines.registry import create_engine
 from foleyserve.errors import ConfigError
 from foleyserve.media.probe import probe
@@ -78,6 +78,15 @@ def test_the_memory_model_takes_the_higher_of_the_two_peaks() -> None:
     )
     assert model.bytes_for(4, 2.0) == 100 + 18  # the sampler's peak: 10 + 4 x 2 x 1
     assert model.bytes_for(1, 4.0) == 100 + 20  # the decode's: 4 x 5
+
+
+def test_the_probe_fit_recovers_the_slope_and_never_underestimates_its_points() -> None:
+    # Peaks above 10 GB of weights, at 15 s: 1 request 300 MB, 4 requests 900 MB; decode 1 GB.
+    model = fit_memory(10**10, {4: 900 * 10**6, 1: 300 * 10**6}, 10**9, 15.0)
+    assert model.dit_bytes_per_item_s == pytest.approx(200e6 / 15 * PROBE_MARGIN)
+    assert model.bytes_for(1, 15.0) == 10**10 + int(10**9 * PROBE_MARGIN)  # the decode's peak
+    assert model.bytes_for(4, 15.0) >= 10**10 + 900 * 10**6
+    assert model.bytes_for(16, 15.0) == pytest.approx(10**10 + 3300e6 * PROBE_MARGIN, rel=1e-6)
 
 
 def test_the_api_knows_the_identity_without_loading(tiny_model_dir: Path) -> None:

@@ -94,15 +94,24 @@ def measure_memory(
     torch.cuda.synchronize(device)
     torch.cuda.empty_cache()
     weights = torch.cuda.memory_allocated(device)
-    peaks = [_peak_above(device, sample, b, duration_s) for b in batch_sizes]
+    peaks = {b: _peak_above(device, sample, b, duration_s) for b in batch_sizes}
     dac = _peak_above(device, decode, duration_s)
-    per_item_s = max(0.0, (peaks[1] - peaks[0]) / ((large - small) * duration_s))
-    fixed = max(0.0, peaks[0] - per_item_s * small * duration_s)
+    return fit_memory(weights, peaks, dac, duration_s)
+
+
+def fit_memory(
+    weights_bytes: int, sampler_peaks: dict[int, int], decode_peak: int, duration_s: float
+) -> HunyuanMemoryModel:
+    """The model through two sampler peaks {batch size: bytes above the weights} and one
+    decode peak, all at `duration_s`, with `PROBE_MARGIN` on the measured terms."""
+    (small, low), (large, high) = sorted(sampler_peaks.items())
+    per_item_s = max(0.0, (high - low) / ((large - small) * duration_s))
+    fixed = max(0.0, low - per_item_s * small * duration_s)
     return HunyuanMemoryModel(
-        weights_bytes=weights,
+        weights_bytes=weights_bytes,
         dit_fixed_bytes=int(fixed * PROBE_MARGIN),
         dit_bytes_per_item_s=per_item_s * PROBE_MARGIN,
-        dac_bytes_per_s=dac / duration_s * PROBE_MARGIN,
+        dac_bytes_per_s=decode_peak / duration_s * PROBE_MARGIN,
         measured=True,
     )
 
