@@ -14,7 +14,8 @@ Every error answer has the body `{"error": {"code": ..., "message": ...}}`. The 
     ConfigError, other  500
 
 FastAPI's own `RequestValidationError` (a wrong type in a query parameter, say) becomes a 422
-in the same shape, naming the field.
+in the same shape, naming the field; the router's 404 (no such path, code `not_found`) and 405
+(`method_not_allowed`, with `Allow`) get the same shape too.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from foleyserve.errors import (
     EngineError,
@@ -37,6 +39,13 @@ from foleyserve.errors import (
     StorageError,
     Unauthorized,
 )
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+_HTTP_MESSAGES = {
+    "not_found": "no such endpoint; see /docs for the API's paths",
+    "method_not_allowed": "this path does not take that method; the Allow header lists those "
+    "it takes",
+}
 
 TOO_LARGE_CODES = frozenset({"file_too_large", "url_too_large"})
 CONFLICT_CODES = frozenset({"job_not_finished", "job_not_succeeded", "job_not_failed"})
@@ -117,8 +126,20 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return error_response(validation_error(exc.errors()), request)
 
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        # The router's own answers (no such path, a method a path does not take) keep their
+        # status and headers (`Allow`) and get our body.
+        assert isinstance(exc, StarletteHTTPException)
+        code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        return JSONResponse(
+            {"error": {"code": code, "message": _HTTP_MESSAGES.get(code, str(exc.detail))}},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
     app.add_exception_handler(FoleyError, on_foley_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
 
 
 def _seconds(value_s: float) -> str:
