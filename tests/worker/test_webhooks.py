@@ -1,5 +1,6 @@
 """The webhook dispatcher against a real store, the real address gate and a real receiver:
-signed deliveries, durable retries with backoff, give-ups, and leases between dispatchers."""
+signed deliveries, durable retries with backoff, give-ups, and leases between dispatchers, over
+SQLite and Redis."""
 
 from __future__ import annotations
 
@@ -10,16 +11,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
 from foleyserve.api.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, load_payload, verify
+from foleyserve.auth.keys import KeyStore
+from foleyserve.auth.redis import RedisKeyStore
 from foleyserve.auth.sqlite import SQLiteKeyStore
 from foleyserve.jobs.model import JobResult, JobSpec, JobState, WebhookEvent
 from foleyserve.settings import Settings
+from foleyserve.store.base import JobStore
+from foleyserve.store.redis import RedisJobStore
 from foleyserve.store.sqlite import SQLiteJobStore
 from foleyserve.worker.webhooks import WebhookDispatcher
 from tests.api.test_webhooks import Receiver, Reply, receiver
+from tests.store.conftest import flush_redis
 
 __all__ = ["receiver"]  # the fixture
 
@@ -39,8 +46,8 @@ class Clock:
 
 @dataclass
 class Rig:
-    store: SQLiteJobStore
-    keys: SQLiteKeyStore
+    store: JobStore
+    keys: KeyStore
     clock: Clock
     receiver: Receiver
 
@@ -77,13 +84,24 @@ class Rig:
         return self.store.submit_finished(spec, result, now=self.clock()).id
 
 
-@pytest.fixture
-def rig(tmp_path: Path, receiver: Receiver) -> Iterator[Rig]:
-    store = SQLiteJobStore(tmp_path / "jobs.db", durable=False)
-    keys = SQLiteKeyStore(tmp_path / "jobs.db", durable=False)
+@pytest.fixture(params=["sqlite", "redis"])
+def rig(request: pytest.FixtureRequest, tmp_path: Path, receiver: Receiver) -> Iterator[Rig]:
+    """The dispatcher over each store (and key store) kind."""
+    store: JobStore
+    keys: KeyStore
+    if request.param == "sqlite":
+        store = SQLiteJobStore(tmp_path / "jobs.db", durable=False)
+        keys = SQLiteKeyStore(tmp_path / "jobs.db", durable=False)
+    else:
+        url: str = request.getfixturevalue("redis_url")
+        prefix = f"test:{uuid4().hex[:12]}:"
+        store = RedisJobStore.from_url(url, prefix=prefix)
+        keys = RedisKeyStore.from_url(url, prefix=prefix)
     yield Rig(store, keys, Clock(), receiver)
     keys.close()
     store.close()
+    if request.param == "redis":
+        flush_redis(url)
 
 
 def test_a_delivery_is_signed_with_the_tenants_secret(rig: Rig) -> None:
