@@ -73,8 +73,11 @@ def test_an_uploaded_job_announces_its_start_and_its_result(
 
 
 def test_a_canceled_text_job_announces_it(hooked: ApiRig, receiver: Receiver) -> None:
-    body = TEXT_JOB | {"webhook_url": receiver.url}
+    groups = ["started", "completed", "canceled"]  # the two groups' names, and a repeat
+    body = TEXT_JOB | {"webhook_url": receiver.url, "webhook_events": groups}
     job = hooked.client.post("/v1/jobs", json=body).json()
+    events = hooked.store.get(job["id"]).spec.webhook_events
+    assert events == ("running", "succeeded", "failed", "canceled", "expired")
     hooked.client.post(job["links"]["cancel"])
     assert _dispatch(hooked).run_once() == 1
     (request,) = receiver.requests

@@ -4,12 +4,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from foleyserve.jobs.model import Job, JobState, Priority, WebhookEvent
 from foleyserve.params import OutputFormat, RenderParams
+
+EventGroup = Literal["started", "completed"]
+EVENT_GROUPS: dict[str, tuple[WebhookEvent, ...]] = {
+    "started": ("running",),
+    "completed": ("succeeded", "failed", "canceled", "expired"),
+}
+"""Names for the two kinds of event, accepted in `webhook_events` beside the states."""
 
 
 class JobRequest(BaseModel):
@@ -29,9 +36,10 @@ class JobRequest(BaseModel):
     mix_original_db: float | None = None
     webhook_url: str | None = None
     """Called, signed, when the job reaches one of `webhook_events` (see docs/api.md)."""
-    webhook_events: list[WebhookEvent] | None = Field(None, min_length=1)
+    webhook_events: list[WebhookEvent | EventGroup] | None = Field(None, min_length=1)
     """Default: the final states (succeeded, failed, canceled, expired); add `running` for
-    the started event. In a form: comma-separated, or the field repeated."""
+    the started event. `started` and `completed` name the same two groups. In a form:
+    comma-separated, or the field repeated."""
     video_url: str | None = None
     duration_s: float | None = None
 
@@ -49,8 +57,12 @@ class JobRequest(BaseModel):
 
     def webhook(self) -> dict[str, Any]:
         """The webhook arguments of `JobService.submit_*`."""
-        events = None if self.webhook_events is None else tuple(self.webhook_events)
-        return {"webhook_url": self.webhook_url, "webhook_events": events}
+        if self.webhook_events is None:
+            return {"webhook_url": self.webhook_url, "webhook_events": None}
+        events: list[WebhookEvent] = []
+        for name in self.webhook_events:
+            events += EVENT_GROUPS.get(name, (cast(WebhookEvent, name),))
+        return {"webhook_url": self.webhook_url, "webhook_events": tuple(dict.fromkeys(events))}
 
 
 class ProgressOut(BaseModel):
