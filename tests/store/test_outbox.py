@@ -3,12 +3,18 @@ with the job changes they announce, leased to one dispatcher at a time, and kept
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+from uuid import uuid4
+
 import pytest
 
 from foleyserve.jobs.model import JobSpec, JobState, Progress, WebhookEvent
+from foleyserve.store import open_store
 from foleyserve.store.base import JobStore
 
-from .conftest import StoreFactory
+from .conftest import StoreFactory, flush_redis
 from .factories import T0, at, error, result, spec
 
 LEASE_S = 30.0
@@ -121,3 +127,41 @@ def test_events_outlive_the_process_that_wrote_them(make_store: StoreFactory) ->
     writer.close()
     reader = make_store()
     assert _due(reader) == [(job.id, "succeeded")]
+
+
+_CRASH = """
+import os, sys
+from datetime import UTC, datetime
+from foleyserve.jobs.model import JobResult, JobSpec
+from foleyserve.store import open_store
+
+store = open_store(sys.argv[1])
+spec = JobSpec(tenant="acme", video_key=None, video_sha256=None, duration_s=1.0, prompt="x",
+               webhook_url="https://hooks.example.com/h")
+result = JobResult(audio_key="a.wav", duration_s=1.0, sample_rate_hz=48000,
+                   content_type="audio/wav")
+job = store.submit_finished(spec, result, now=datetime.now(UTC))
+print(job.id, flush=True)
+os._exit(9)  # dies at once: no close, no cleanup, no flush of anything but stdout
+"""
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_an_accepted_event_survives_the_process_dying(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    else:
+        url = f"{request.getfixturevalue('redis_url')}?prefix=crash:{uuid4().hex[:8]}:"
+    done = subprocess.run(
+        [sys.executable, "-c", _CRASH, url], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 9, done.stderr
+    store = open_store(url)
+    try:
+        assert _due(store) == [(done.stdout.strip(), "succeeded")]
+    finally:
+        store.close()
+        if kind == "redis":
+            flush_redis(request.getfixturevalue("redis_url"))
