@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from foleyserve.api.webhooks import SIGNATURE_HEADER, load_payload, verify
 from foleyserve.cli import app
+from foleyserve.jobs.model import JobState
 
 from .test_webhooks import Receiver, receiver
 
@@ -72,7 +73,10 @@ def test_serve_runs_a_job_and_sends_its_signed_webhooks(tmp_path: Path, receiver
         process.terminate()
         process.wait(timeout=START_TIMEOUT_S)
     payloads = [load_payload(r.body) for r in receiver.requests]
-    assert [p.type for p in payloads] == ["job.running", "job.succeeded"]
+    assert [(p.type, p.job.state) for p in payloads] == [
+        ("job.started", JobState.RUNNING),
+        ("job.completed", JobState.SUCCEEDED),
+    ]
     assert {p.job.id for p in payloads} == {job.json()["id"]}
     for request in receiver.requests:
         signature = request.headers[SIGNATURE_HEADER.lower()]

@@ -64,8 +64,9 @@ def test_an_uploaded_job_announces_its_start_and_its_result(
         assert verify(request.body, signature, secret, now_s=int(time.time()))
         payload = load_payload(request.body)
         assert payload.job.id == job_id
-        seen.append(payload.type)
-    assert seen == ["job.running", "job.succeeded", "job.succeeded"]
+        seen.append((payload.type, payload.job.state))
+    started, completed = ("job.started", JobState.RUNNING), ("job.completed", JobState.SUCCEEDED)
+    assert seen == [started, completed, completed]
     assert hooks.delivered == 2 and hooked.store.events_pending() == 0
     final = load_payload(receiver.requests[-1].body)
     assert final.job.state is JobState.SUCCEEDED and final.job.result is not None
@@ -81,7 +82,8 @@ def test_a_canceled_text_job_announces_it(hooked: ApiRig, receiver: Receiver) ->
     hooked.client.post(job["links"]["cancel"])
     assert _dispatch(hooked).run_once() == 1
     (request,) = receiver.requests
-    assert load_payload(request.body).type == "job.canceled"
+    payload = load_payload(request.body)
+    assert (payload.type, payload.job.state) == ("job.completed", JobState.CANCELED)
 
 
 def test_each_tenant_has_its_own_secret(hooked: ApiRig) -> None:

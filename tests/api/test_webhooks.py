@@ -306,7 +306,7 @@ def test_payload_is_versioned_json_of_the_job_status() -> None:
     body = event_payload(_job(), "succeeded")
     assert json.loads(body) == {
         "v": 1,
-        "type": "job.succeeded",
+        "type": "job.completed",
         "job": {
             "id": "job_0123456789abcdef01234567",
             "state": "succeeded",
@@ -329,10 +329,11 @@ def test_payload_is_versioned_json_of_the_job_status() -> None:
 
 def test_failed_and_running_payloads() -> None:
     failed = load_payload(event_payload(_job(JobState.FAILED), "failed"))
-    assert failed.type == "job.failed"
+    assert (failed.type, failed.job.state) == ("job.completed", JobState.FAILED)
     assert failed.job.error == JobError(code="engine_error", message="out of memory")
     assert failed.job.result is None
     running = load_payload(event_payload(_job(JobState.RUNNING), "running"))
+    assert running.type == "job.started"
     assert running.created_at == T0 + timedelta(seconds=2)  # when it started
 
 
@@ -359,7 +360,7 @@ def test_payload_bytes_are_a_pure_function_of_the_job() -> None:
 
 def test_payload_refuses_unknown_events_and_events_the_job_is_not_in() -> None:
     with pytest.raises(ValueError, match="unknown webhook event"):
-        event_payload(_job(), "job.succeeded")
+        event_payload(_job(), "job.completed")
     with pytest.raises(ValueError, match="cannot announce"):
         event_payload(_job(JobState.FAILED), "succeeded")
 
@@ -383,7 +384,7 @@ def test_a_delivery_arrives_signed(receiver: Receiver, client: httpx.Client) -> 
     assert request.path == "/hooks/foley"
     assert request.body == body
     assert request.headers["content-type"] == "application/json"
-    assert request.headers[EVENT_HEADER.lower()] == "job.succeeded"
+    assert request.headers[EVENT_HEADER.lower()] == "job.completed"
     assert request.headers[DELIVERY_HEADER.lower()].startswith("dlv_")
     signature = request.headers[SIGNATURE_HEADER.lower()]
     assert verify(request.body, signature, SECRET, now_s=NOW_S + 5)

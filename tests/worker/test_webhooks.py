@@ -123,11 +123,11 @@ def test_a_delivery_is_signed_with_the_tenants_secret(rig: Rig) -> None:
     assert request.headers["webhook-id"] == request.headers[DELIVERY_HEADER.lower()]
     payload = load_payload(request.body)
     assert (payload.type, payload.job.id, payload.job.state) == (
-        "job.succeeded",
+        "job.completed",
         job_id,
         JobState.SUCCEEDED,
     )
-    assert request.headers["foleyserve-event"] == "job.succeeded"
+    assert request.headers["foleyserve-event"] == "job.completed"
     assert rig.store.events_pending() == 0 and hooks.delivered == 1
 
 
@@ -194,7 +194,7 @@ def test_a_started_event_and_a_4xx_get_one_try(rig: Rig) -> None:
     rig.receiver.then = Reply(status=500)
     hooks.run_once()
     assert rig.store.events_pending() == 0 and hooks.given_up == 2
-    assert load_payload(rig.receiver.requests[-1].body).type == "job.running"
+    assert load_payload(rig.receiver.requests[-1].body).type == "job.started"
 
 
 def test_private_addresses_are_refused_without_a_request(rig: Rig) -> None:

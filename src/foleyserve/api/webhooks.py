@@ -3,7 +3,7 @@ delivery with its retries.
 
 A delivery is a POST of `event_payload(job, event)` (versioned JSON) with these headers:
 
-    Foleyserve-Event: job.succeeded
+    Foleyserve-Event: job.completed
     Foleyserve-Delivery: dlv_5f0c...            same for every retry of one delivery
     Foleyserve-Signature: t=1767225600,v1=9a1f...
     webhook-id: dlv_5f0c...                     the Standard Webhooks three
@@ -57,7 +57,11 @@ WEBHOOK_PAYLOAD_VERSION = 1
 """`v` of every payload; bumped only by changes that break receivers."""
 
 EVENTS: frozenset[str] = frozenset(get_args(WebhookEvent))
-"""The events a job can send (`JobSpec.webhook_events`); the payload's type is `job.<event>`."""
+"""The events a job can send (`JobSpec.webhook_events`): the states it may reach. The payload's
+type is `job.started` for `running` and `job.completed` for the final states (the job's state
+says which)."""
+STARTED_TYPE = "job.started"
+COMPLETED_TYPE = "job.completed"
 
 DEFAULT_TOLERANCE_S = 300
 _MAX_RETRY_AFTER_S = 86_400.0
@@ -200,17 +204,17 @@ class WebhookPayload(_Frozen):
 
     v: int = WEBHOOK_PAYLOAD_VERSION
     type: str
-    """`job.<event>`, e.g. `job.succeeded`."""
+    """`job.started` or `job.completed`; `job.state` says how it completed."""
     job: JobSummary
     created_at: datetime
     """When the event happened: the job's `started_at` for `running`, else `finished_at`."""
 
 
 def event_type(event: str) -> str:
-    """`job.<event>` for a known event; raises ValueError for others."""
+    """`job.started` for `running`, `job.completed` for a final state; ValueError for others."""
     if event not in EVENTS:
         raise ValueError(f"unknown webhook event {event!r}; use one of {sorted(EVENTS)}")
-    return f"job.{event}"
+    return STARTED_TYPE if event == JobState.RUNNING.value else COMPLETED_TYPE
 
 
 def event_payload(job: Job, event: str) -> bytes:
