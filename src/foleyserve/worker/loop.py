@@ -145,6 +145,7 @@ class Worker:
                 heartbeat=heartbeat,
                 clock=self.clock,
                 stopping=self._past_grace,
+                observe_stage=self.metrics.observe_stage,
             ).run(jobs)
 
     def _past_grace(self) -> bool:

@@ -22,9 +22,13 @@ from foleyserve.cache import ObjectCache
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 STAGE_BUCKETS_S = (0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
 
-STAGES = ("queued", "batch")
+STAGES = ("queued", "batch", "fetch", "analyze", "text", "generate", "encode", "store")
 """`queued`: from submission to a worker's claim (each attempt's claim counts). `batch`: one
-batch's run, from claim to its last result stored."""
+batch's run, from claim to its last result stored. Within a batch, per job unless said:
+`fetch` (the video from the object store), `analyze` (the engine's video features; cache
+misses only), `text` (the prompt's features; cache misses only), `generate` (one per batch:
+every segment of every job), `encode` (stitch, loudness, encode or mux), `store` (the
+result into the object store)."""
 
 
 class WorkerMetrics(Collector):
@@ -38,11 +42,14 @@ class WorkerMetrics(Collector):
         )
         self.stage_seconds = Histogram(
             "foleyserve_stage_seconds",
-            "Seconds per stage of a job's path (queued, batch).",
+            "Seconds per stage of a job's path (see STAGES in foleyserve.worker.metrics).",
             ["stage"],
             buckets=STAGE_BUCKETS_S,
             registry=None,
         )
+
+    def observe_stage(self, stage: str, seconds: float) -> None:
+        self.stage_seconds.labels(stage).observe(seconds)
 
     def watch(self, caches: Iterable[ObjectCache]) -> None:
         """Report these caches' hits and misses too."""

@@ -9,8 +9,10 @@ completed. Errors are recorded on the job with whether another attempt may help.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -80,6 +82,8 @@ class BatchRunner:
     clock: Callable[[], datetime]
     stopping: Callable[[], bool]
     """True once a shutdown's grace period is over: stop between steps, release the jobs."""
+    observe_stage: Callable[[str, float], None] = lambda stage, seconds: None
+    """Told the seconds of each stage that completes (`worker.metrics.STAGES`)."""
 
     def run(self, jobs: list[Job]) -> None:
         with TemporaryDirectory(prefix="foleyserve-") as tmp:
@@ -107,10 +111,12 @@ class BatchRunner:
             if features is None or spec.output_format.is_video:
                 video = tmp / job.id / f"source{Path(spec.video_key).suffix}"
                 video.parent.mkdir(parents=True)
-                self.objects.get_file(spec.video_key, video)
+                with self._timed("fetch"):
+                    self.objects.get_file(spec.video_key, video)
             if features is None:
                 assert video is not None
-                features = self._analyze(job, video)
+                with self._timed("analyze"):
+                    features = self._analyze(job, video)
                 if spec.video_sha256:
                     self.caches.video.put(feature_key, encode_video_features(features))
         text = self._text_features(params.prompt, params.negative_prompt)
@@ -132,7 +138,8 @@ class BatchRunner:
         cached = self.caches.text.get(key)
         if cached is not None:
             return decode_text_features(cached)
-        text = self.engine.encode_text([(prompt, negative)])[0]
+        with self._timed("text"):
+            text = self.engine.encode_text([(prompt, negative)])[0]
         self.caches.text.put(key, encode_text_features(text))
         return text
 
@@ -148,7 +155,8 @@ class BatchRunner:
             return self.stopping() or all(self.heartbeat.should_stop(w.job.id) for w in works)
 
         try:
-            parts = generate_requests(self.engine, requests, progress, cancelled)
+            with self._timed("generate"):
+                parts = generate_requests(self.engine, requests, progress, cancelled)
         except Exception as e:
             for w in works:
                 self._fail(w.job, e)
@@ -169,20 +177,22 @@ class BatchRunner:
             self._fail(job, Cancelled("canceled"))
             return
         self._report(job, "encoding")
-        duration_s = w.segments[-1].end_s
-        audio = stitch_parts(self.engine, parts, w.segments, duration_s)
-        audio = normalize_loudness(
-            audio,
-            target_lufs=self.settings.loudness_target_lufs,
-            true_peak_dbtp=self.settings.true_peak_dbtp,
-        )
         fmt = job.spec.output_format
         out = tmp / job.id / f"foley.{fmt.value}"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_output(audio, w.video, out, job.spec.render_params(), self.settings)
+        with self._timed("encode"):
+            duration_s = w.segments[-1].end_s
+            audio = stitch_parts(self.engine, parts, w.segments, duration_s)
+            audio = normalize_loudness(
+                audio,
+                target_lufs=self.settings.loudness_target_lufs,
+                true_peak_dbtp=self.settings.true_peak_dbtp,
+            )
+            out.parent.mkdir(parents=True, exist_ok=True)
+            write_output(audio, w.video, out, job.spec.render_params(), self.settings)
         self._report(job, "storing")
         key = f"results/{uuid.uuid4().hex}/foley.{fmt.value}"
-        stored_bytes = self.objects.put_file(key, out, content_type=fmt.content_type)
+        with self._timed("store"):
+            stored_bytes = self.objects.put_file(key, out, content_type=fmt.content_type)
         result = JobResult(
             audio_key=key,
             duration_s=audio.duration_s,
@@ -203,6 +213,13 @@ class BatchRunner:
         )
 
     # -- bookkeeping ----------------------------------------------------------------------------
+    @contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        """Report the stage's seconds when it completes (a failed stage reports nothing)."""
+        started_s = time.monotonic()
+        yield
+        self.observe_stage(stage, time.monotonic() - started_s)
+
     def _report(self, job: Job, stage: str, step: int = 0, total: int = 0) -> None:
         self.heartbeat.report(job.id, Progress(stage=stage, step=step, total=total))
 
