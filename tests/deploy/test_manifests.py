@@ -15,13 +15,16 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry, generate_latest
 
 from foleyserve.cli import serve
 from foleyserve.engines.null import NullEngine
+from foleyserve.jobs.model import JobState
 from foleyserve.settings import Settings
 from foleyserve.storage import open_object_store
 from foleyserve.store.urls import parse_store_url
-from tests.api.test_app import open_rig
+from foleyserve.worker.loop import Worker
+from tests.api.test_app import TEXT_JOB, open_rig
 from tests.deploy.nginx_rig import (
     REPO,
     body_limit_bytes,
@@ -38,8 +41,6 @@ DOCKERFILE = DEPLOY / "docker" / "Dockerfile"
 DASHBOARD = DEPLOY / "compose" / "grafana" / "dashboards" / "foleyserve.json"
 GRACE_MARGIN_S = 30.0
 """What a worker needs beyond the shutdown grace: release its jobs, close its stores."""
-PLANNED_METRICS = {"foleyserve_job_seconds", "foleyserve_batch_size"}
-"""Dashboard panels waiting for the worker to export these (docs/deploy.md says so)."""
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 
@@ -154,6 +155,25 @@ def test_ports_agree_with_the_api_command() -> None:
     assert pod["annotations"]["prometheus.io/port"] == str(default_port)
 
 
+def test_prometheus_scrapes_every_worker_where_it_serves_its_metrics() -> None:
+    compose = _compose()["services"]
+    workers = {name: svc for name, svc in compose.items() if name.startswith("worker-")}
+    prometheus = yaml.safe_load((DEPLOY / "compose" / "prometheus.yml").read_text())
+    (job,) = [j for j in prometheus["scrape_configs"] if j["job_name"] == "foleyserve-worker"]
+    (targets,) = [c["targets"] for c in job["static_configs"]]
+    expected = set()
+    for name, service in workers.items():
+        env = service["environment"]
+        assert env["FOLEYSERVE_WORKER_METRICS_HOST"] == "0.0.0.0"  # reachable from Prometheus
+        expected.add(f"{name}:{env['FOLEYSERVE_WORKER_METRICS_PORT']}")
+    assert set(targets) == expected
+    pod = _k8s_kind("Deployment", "foleyserve-worker")["spec"]["template"]
+    port = _k8s_env("foleyserve-worker")["FOLEYSERVE_WORKER_METRICS_PORT"]
+    (container,) = pod["spec"]["containers"]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": int(port)}
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == port
+
+
 def _dockerfile_targets() -> set[str]:
     return set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", DOCKERFILE.read_text(), re.M | re.I))
 
@@ -257,10 +277,16 @@ def test_the_shipped_template_passes_nginx_t(tmp_path: Path) -> None:
 
 
 def _scraped_metric_names(tmp_path: Path) -> set[str]:
-    """Every sample name a real API's /metrics shows after one request of each kind."""
+    """Every sample name that a real API's /metrics and a real worker's own metrics show after
+    a job has run."""
     for rig in open_rig(tmp_path, NullEngine()):
-        rig.client.get("/healthz")
-        text = rig.client.get("/metrics").text
+        rig.client.post("/v1/jobs", json=TEXT_JOB)
+        worker = Worker(rig.engine, rig.store, rig.objects, rig.settings, "w")
+        while rig.store.counts()[JobState.SUCCEEDED] == 0:
+            worker.run_once()
+        registry = CollectorRegistry()
+        registry.register(worker.metrics)
+        text = rig.client.get("/metrics").text + generate_latest(registry).decode()
     names = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
     return {name for name in names if name}
 
@@ -269,12 +295,7 @@ def _metrics_in(query: str) -> set[str]:
     return set(re.findall(r"\bfoleyserve_[a-z_]+", query))
 
 
-def _known(name: str, scraped: set[str]) -> bool:
-    """A sample name, or a histogram series of a planned metric."""
-    return name in scraped or re.sub(r"_(bucket|sum|count)$", "", name) in PLANNED_METRICS
-
-
-def test_keda_and_the_dashboard_read_metrics_the_api_exports(tmp_path: Path) -> None:
+def test_keda_and_the_dashboard_read_metrics_the_api_and_workers_export(tmp_path: Path) -> None:
     scraped = _scraped_metric_names(tmp_path)
     (trigger,) = _k8s_kind("ScaledObject", "foleyserve-worker")["spec"]["triggers"]
     keda = _metrics_in(trigger["metadata"]["query"])
@@ -282,9 +303,7 @@ def test_keda_and_the_dashboard_read_metrics_the_api_exports(tmp_path: Path) -> 
     dashboard = json.loads(DASHBOARD.read_text())
     queries = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
     used = set().union(*(_metrics_in(q) for q in queries))
-    assert {n for n in used if not _known(n, scraped)} == set()
-    # Once a planned metric exists, its panel is no longer "planned": update both.
-    assert not {n for n in scraped if re.sub(r"_(bucket|sum|count)$", "", n) in PLANNED_METRICS}
+    assert used - scraped == set()
     titles = " ".join(panel["title"].lower() for panel in dashboard["panels"])
     for topic in ("queue depth", "throughput", "latency", "batch size", "gpu"):
         assert topic in titles
