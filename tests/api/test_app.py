@@ -318,6 +318,18 @@ def test_full_queue_answers_503(tmp_path: Path, engine: ProceduralEngine) -> Non
         assert int(full.headers["Retry-After"]) >= 1
 
 
+def test_a_refused_upload_leaves_no_file_behind(
+    tmp_path: Path, engine: ProceduralEngine, clip: Path
+) -> None:
+    for rig in open_rig(tmp_path, engine, max_queued_jobs=1):
+        uploads = tmp_path / "objects" / "uploads"  # open_rig stores files there
+        assert upload(rig, clip).status_code == 202
+        (kept,) = (p for p in uploads.rglob("*") if p.is_file())
+        refused = upload(rig, clip, prompt="another prompt")
+        assert refused.status_code == 503 and error_code(refused) == "queue_full"
+        assert [p for p in uploads.rglob("*") if p.is_file()] == [kept]
+
+
 def test_health_readiness_and_metrics(rig: ApiRig) -> None:
     rig.client.post("/v1/jobs", json=TEXT_JOB)
     assert rig.client.get("/healthz").status_code == 200

@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from foleyserve.errors import RateLimited
 from foleyserve.jobs.model import JobState
 from foleyserve.store.base import JobStore
 from foleyserve.store.sqlite import SQLiteJobStore
@@ -70,6 +71,24 @@ def test_threads_sharing_one_store_claim_each_job_once(store: JobStore) -> None:
     ids = [store.submit(spec(), now=T0)[0].id for _ in range(JOBS)]
     claims = _in_threads(WORKERS, lambda i, start: _claim_all(store, f"w{i}", ids, start))
     _assert_each_claimed_once(store, ids, claims)
+
+
+def test_concurrent_submissions_never_pass_a_tenants_queued_cap(make_store: StoreFactory) -> None:
+    cap, stores = 10, [make_store() for _ in range(WORKERS)]
+
+    def submit_many(i: int, start: threading.Barrier) -> int:
+        start.wait()
+        accepted = 0
+        for _ in range(3 * cap // WORKERS + 1):
+            try:
+                stores[i].submit(spec("a"), now=T0, tenant_max_queued=cap)
+                accepted += 1
+            except RateLimited:
+                pass
+        return accepted
+
+    assert sum(_in_threads(WORKERS, submit_many)) == cap
+    assert stores[0].counts()[JobState.QUEUED] == cap
 
 
 def test_processes_claim_each_job_once_in_sqlite(tmp_path: Path) -> None:

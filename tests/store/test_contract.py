@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from foleyserve.errors import InvalidInput, JobNotFound, QueueFull
+from foleyserve.errors import InvalidInput, JobNotFound, QueueFull, RateLimited
 from foleyserve.jobs.model import PAYLOAD_VERSION, Charge, JobError, JobState, Priority, Progress
 from foleyserve.store.base import CacheEntry, JobStore
 
@@ -68,6 +68,19 @@ def test_max_queued_counts_every_tenant_and_priority(store: JobStore) -> None:
     assert store.counts()[JobState.QUEUED] == 2
     store.claim([second.id], "w1", lease_s=LEASE_S, now=T0)
     store.submit(spec("c"), now=T0, max_queued=2)  # running jobs do not count
+
+
+def test_tenant_max_queued_counts_that_tenants_queued_jobs_only(store: JobStore) -> None:
+    store.submit(spec("a", priority=Priority.HIGH), now=T0, tenant_max_queued=2)
+    second, _ = store.submit(spec("a", priority=Priority.LOW), now=T0, tenant_max_queued=2)
+    with pytest.raises(RateLimited) as caught:
+        store.submit(spec("a"), now=T0, tenant_max_queued=2)
+    assert caught.value.code == "quota_queued_jobs" and caught.value.retry_after_s > 0
+    assert "may have 2 jobs queued at once and has 2" in caught.value.message
+    store.submit(spec("b"), now=T0, tenant_max_queued=2)  # another tenant's cap is its own
+    store.claim([second.id], "w1", lease_s=LEASE_S, now=T0)
+    store.submit(spec("a"), now=T0, tenant_max_queued=2)  # running jobs do not count
+    assert store.counts()[JobState.QUEUED] == 3
 
 
 def test_idempotency_key_returns_the_first_job(store: JobStore) -> None:

@@ -14,7 +14,9 @@ Units:
 Quotas, per tenant (`foleyserve keys create --max-queued N --gpu-seconds-per-hour X`; the
 tenant `local` and tenants created without them get the settings' defaults):
 
-- `max_queued_jobs`: a submission while that many of the tenant's jobs wait is refused.
+- `max_queued_jobs`: a submission while that many of the tenant's jobs wait is refused (checked
+  here before anything is charged, and again by the store in the submission's transaction, so
+  concurrent submissions cannot pass it).
 - `gpu_seconds_per_hour`: a GCRA limit of that many estimated GPU-seconds per hour, all of it
   usable at once, refilled continuously (in the same limiter as the rate limits: in process,
   or in Redis for a fleet). A job larger than the whole hourly quota is refused outright.
@@ -71,7 +73,12 @@ class Admission:
     limits: list[tuple[str, str]]
     headers: dict[str, str]
 
+    @property
+    def tenant_max_queued(self) -> int:
+        return self.quotas.max_queued_jobs
+
     def __call__(self, spec: JobSpec) -> None:
+        # A cheap refusal before anything is charged; the store enforces the cap atomically.
         self._check_queued(spec.tenant)
         self._charge_gpu(spec)
         extra = min(submission_cost(spec), self.rate.burst) - 1.0
@@ -82,13 +89,7 @@ class Admission:
         limit = self.quotas.max_queued_jobs
         queued = sum(n for (_, t), n in self.store.depth_by_tenant().items() if t == tenant)
         if queued >= limit:
-            wait_s = rules.QUEUE_FULL_RETRY_AFTER_S
-            raise RateLimited(
-                f"quota: your tenant may have {limit} jobs queued at once and has {queued}; "
-                f"try again in {wait_s:g} s, once some have started, or cancel some",
-                retry_after_s=wait_s,
-                code="quota_queued_jobs",
-            )
+            raise rules.tenant_queue_full(queued, limit)
 
     def _charge_gpu(self, spec: JobSpec) -> None:
         quota = self.quotas.gpu_seconds_per_hour

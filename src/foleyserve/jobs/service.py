@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from foleyserve.cache import EngineIdentity, ObjectCache, result_key
-from foleyserve.errors import InvalidInput, StorageError
+from foleyserve.errors import InvalidInput, QueueFull, RateLimited, StorageError
 from foleyserve.jobs.model import Job, JobResult, JobSpec, Priority, WebhookEvent
 from foleyserve.media.probe import probe
 from foleyserve.params import RenderParams, check_params
@@ -23,9 +24,19 @@ from foleyserve.settings import Settings
 from foleyserve.storage.base import ObjectStore
 from foleyserve.store.base import JobStore
 
-Admit = Callable[[JobSpec], None]
-"""A last check of a job about to be queued (quotas, cost-charged rate limits); raises to
-refuse it."""
+
+class Admit(Protocol):
+    """A last check of a job about to be queued (quotas, cost-charged rate limits)."""
+
+    @property
+    def tenant_max_queued(self) -> int | None:
+        """The most jobs its tenant may have queued: the store holds it in the submission's own
+        transaction (a check beforehand could not: concurrent submissions would all pass it)."""
+        ...
+
+    def __call__(self, spec: JobSpec) -> None:
+        """Raises to refuse the job."""
+        ...
 
 
 def sha256_file(path: Path) -> str:
@@ -82,13 +93,13 @@ class JobService:
             admit(spec)
         key = f"uploads/{uuid.uuid4().hex}/source{video.suffix.lower()}"
         self.objects.put_file(key, video)
-        job, created = self.store.submit(
-            spec.model_copy(update={"video_key": key}),
-            now=self.clock(),
-            idempotency_key=idempotency_key,
-            max_queued=self.settings.max_queued_jobs,
-            max_attempts=self.settings.max_attempts,
-        )
+        try:
+            job, created = self._queue(
+                spec.model_copy(update={"video_key": key}), idempotency_key, admit
+            )
+        except (QueueFull, RateLimited):
+            self.objects.delete(key)  # refused for certain: nothing refers to the upload
+            raise
         if not created:
             self.objects.delete(key)  # the first submission with this key already stored one
         return job
@@ -129,14 +140,20 @@ class JobService:
         )
         if admit is not None:
             admit(spec)
-        job, _ = self.store.submit(
+        job, _ = self._queue(spec, idempotency_key, admit)
+        return job
+
+    def _queue(
+        self, spec: JobSpec, idempotency_key: str | None, admit: Admit | None
+    ) -> tuple[Job, bool]:
+        return self.store.submit(
             spec,
             now=self.clock(),
             idempotency_key=idempotency_key,
             max_queued=self.settings.max_queued_jobs,
+            tenant_max_queued=None if admit is None else admit.tenant_max_queued,
             max_attempts=self.settings.max_attempts,
         )
-        return job
 
     def _cached_result(self, key: str) -> JobResult | None:
         """The cached result, copied to a key of this job's own (jobs expire independently)."""

@@ -67,13 +67,16 @@ class JobStore(Protocol):
         now: datetime,
         idempotency_key: str | None = None,
         max_queued: int | None = None,
+        tenant_max_queued: int | None = None,
         max_attempts: int = 3,
     ) -> tuple[Job, bool]:
         """Queue a new job at the back of its priority. Returns (job, created). The same
         (tenant, idempotency_key) returns the first job and created=False, whatever its state
         and even when the queue is full, until that job is deleted or purged. Raises `QueueFull`
         (with `retry_after_s`) when `max_queued` jobs, of all tenants and priorities, are
-        queued."""
+        queued, and `RateLimited` (code `quota_queued_jobs`) when `tenant_max_queued` of this
+        tenant's are. Both are checked in the submission's own transaction, so concurrent
+        submissions never pass them."""
         ...
 
     def submit_finished(self, spec: JobSpec, result: JobResult, *, now: datetime) -> Job:

@@ -41,7 +41,7 @@ from foleyserve.store.codec import (
     to_us,
 )
 from foleyserve.store.redis_errors import translating
-from foleyserve.store.redis_keys import DEFAULT_PREFIX, RedisKeys
+from foleyserve.store.redis_keys import DEFAULT_PREFIX, RedisKeys, by_rank
 from foleyserve.store.redis_outbox import RedisOutbox
 from foleyserve.store.redis_tenant_queues import TenantQueues
 
@@ -98,6 +98,7 @@ class RedisJobStore:
         now: datetime,
         idempotency_key: str | None = None,
         max_queued: int | None = None,
+        tenant_max_queued: int | None = None,
         max_attempts: int = 3,
     ) -> tuple[Job, bool]:
         job = rules.new_job(
@@ -110,11 +111,16 @@ class RedisJobStore:
         # The first job of this idempotency key may be purged between the script and the read;
         # then the key is free again and the next round submits anew.
         for _ in range(_MAX_ROUNDS):
-            status, value = self._insert(job, max_queued=max_queued)
+            status, value = self._insert(
+                job, max_queued=max_queued, tenant_max_queued=tenant_max_queued
+            )
             if status == "created":
                 return job, True
             if status == "full":
                 raise rules.queue_full(int(value))
+            if status == "tenant_full":
+                assert tenant_max_queued is not None
+                raise rules.tenant_queue_full(int(value), tenant_max_queued)
             first = self._read(str(value))
             if first is not None:
                 return first[0], False
@@ -123,7 +129,7 @@ class RedisJobStore:
     @_translated
     def submit_finished(self, spec: JobSpec, result: JobResult, *, now: datetime) -> Job:
         job = rules.cached_job(spec, result, job_id=new_job_id(), now=now)
-        self._insert(job, max_queued=None)
+        self._insert(job, max_queued=None, tenant_max_queued=None)
         return job
 
     @_translated
@@ -425,9 +431,11 @@ class RedisJobStore:
         self._redis.close()
 
     # -- plumbing -----------------------------------------------------------------------------
-    def _insert(self, job: Job, *, max_queued: int | None) -> tuple[str, str | int]:
-        """Run SUBMIT for a new `job`: ('created', seq), ('existing', first job's id) or
-        ('full', jobs queued)."""
+    def _insert(
+        self, job: Job, *, max_queued: int | None, tenant_max_queued: int | None
+    ) -> tuple[str, str | int]:
+        """Run SUBMIT for a new `job`: ('created', seq), ('existing', first job's id),
+        ('full', jobs queued) or ('tenant_full', the tenant's jobs queued)."""
         keys = self._keys
         tenant = job.spec.tenant
         event = rules.job_event(None, job, event_id=new_event_id())
@@ -445,6 +453,7 @@ class RedisJobStore:
                 keys.backlogged(job.spec.priority),
                 keys.outbox,
                 keys.outbox_due,
+                *(keys.tenant_queue(p, tenant) for p in by_rank()),
             ],
             args=[
                 job.id,
@@ -457,6 +466,7 @@ class RedisJobStore:
                 _us_arg(job.spec.deadline),
                 _us_arg(job.finished_at),
                 *_event_args(event),
+                "" if tenant_max_queued is None else tenant_max_queued,
             ],
         )
         return str(status), value

@@ -45,10 +45,12 @@ SUBMIT = (
     + """
 -- KEYS: 1 job  2 tenant_jobs  3 idempotency(tenant)  4 seq  5 counts  6 deadlines  7 finished
 --       8..10 queues by rank (high, normal, low)  11 tenant_queue(priority, tenant)
---       12 backlogged(priority)  13 outbox  14 outbox_due
+--       12 backlogged(priority)  13 outbox  14 outbox_due  15..17 tenant_queue by rank
 -- ARGV: 1 job_id  2 payload  3 state  4 tenant  5 rank  6 idempotency key  7 max_queued
 --       8 deadline_us  9 finished_us  10 event id  11 event due_us  12 event payload
--- Returns {'created', seq} | {'existing', job_id} | {'full', queued}
+--       13 tenant_max_queued
+-- Returns {'created', seq} | {'existing', job_id} | {'full', queued} |
+--         {'tenant_full', the tenant's queued}
 local job_id, state, rank, idem_key = ARGV[1], ARGV[3], tonumber(ARGV[5]), ARGV[6]
 if idem_key ~= '' then
   local existing = redis.call('HGET', KEYS[3], idem_key)
@@ -58,6 +60,11 @@ if ARGV[7] ~= '' then
   local queued = 0
   for q = 8, 10 do queued = queued + redis.call('ZCARD', KEYS[q]) end
   if queued >= tonumber(ARGV[7]) then return {'full', queued} end
+end
+if ARGV[13] ~= '' then
+  local mine = 0
+  for q = 15, 17 do mine = mine + redis.call('ZCARD', KEYS[q]) end
+  if mine >= tonumber(ARGV[13]) then return {'tenant_full', mine} end
 end
 local seq = redis.call('INCR', KEYS[4])
 redis.call('HSET', KEYS[1], 'payload', ARGV[2], 'rev', 1, 'state', state, 'tenant', ARGV[4],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from foleyserve.errors import InvalidInput, JobNotFound, QueueFull
+from foleyserve.errors import InvalidInput, JobNotFound, QueueFull, RateLimited
 from foleyserve.jobs.events import JobEvent
 from foleyserve.jobs.model import Job, JobError, JobResult, JobSpec, JobState, Progress
 
@@ -39,6 +39,15 @@ def queue_full(queued: int) -> QueueFull:
     return QueueFull(
         f"the queue is full ({queued} jobs waiting); try again in {QUEUE_FULL_RETRY_AFTER_S:g} s",
         retry_after_s=QUEUE_FULL_RETRY_AFTER_S,
+    )
+
+
+def tenant_queue_full(queued: int, limit: int) -> RateLimited:
+    return RateLimited(
+        f"quota: your tenant may have {limit} jobs queued at once and has {queued}; try again "
+        f"in {QUEUE_FULL_RETRY_AFTER_S:g} s, once some have started, or cancel some",
+        retry_after_s=QUEUE_FULL_RETRY_AFTER_S,
+        code="quota_queued_jobs",
     )
 
 

@@ -96,6 +96,7 @@ class SQLiteJobStore:
         now: datetime,
         idempotency_key: str | None = None,
         max_queued: int | None = None,
+        tenant_max_queued: int | None = None,
         max_attempts: int = 3,
     ) -> tuple[Job, bool]:
         job = rules.new_job(
@@ -119,6 +120,13 @@ class SQLiteJobStore:
                 ).fetchone()
                 if queued >= max_queued:
                     raise rules.queue_full(queued)
+            if tenant_max_queued is not None:
+                (mine,) = conn.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state = 'queued'",
+                    (spec.tenant,),
+                ).fetchone()
+                if mine >= tenant_max_queued:
+                    raise rules.tenant_queue_full(mine, tenant_max_queued)
             _insert(conn, job)
         return job, True
 
