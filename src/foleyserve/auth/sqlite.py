@@ -15,9 +15,8 @@ from typing import Any
 
 from foleyserve.auth import keys
 from foleyserve.auth.keys import ApiKey, Tenant, new_webhook_secret
-from foleyserve.errors import StorageError
 from foleyserve.store.codec import to_us
-from foleyserve.store.sqlite_db import SQLiteDatabase
+from foleyserve.store.sqlite_db import Schema, SQLiteDatabase
 
 SCHEMA_VERSION = 2
 """Bump on every change to `_TABLES`, with a migration from the previous version."""
@@ -56,6 +55,14 @@ _TABLES = (
     _WEBHOOK_SECRETS,
 )
 
+_SCHEMA = Schema(
+    what="key database",
+    version_table="auth_schema_version",
+    version=SCHEMA_VERSION,
+    tables=_TABLES,
+    migrations=_MIGRATIONS,
+)
+
 _TENANT_COLUMNS = "t.id, t.name, t.max_queued_jobs, t.gpu_seconds_per_hour, t.admin"
 _KEY_COLUMNS = "k.id, k.tenant_id, k.prefix, k.created_us, k.revoked_us, k.last_used_us"
 
@@ -72,7 +79,7 @@ class SQLiteKeyStore:
         self._db = SQLiteDatabase(
             path,
             what="key database",
-            ensure_schema=lambda conn: _ensure_schema(conn, where=str(path)),
+            ensure_schema=lambda conn: _SCHEMA.ensure(conn, where=str(path)),
             busy_timeout_s=busy_timeout_s,
             durable=durable,
         )
@@ -189,30 +196,6 @@ class SQLiteKeyStore:
 
     def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         return self._db.write()
-
-
-def _ensure_schema(conn: sqlite3.Connection, *, where: str) -> None:
-    """Create the tables in a file without them, or refuse a file of another version. Call
-    inside a write transaction, so processes opening a file together create them once."""
-    conn.execute("CREATE TABLE IF NOT EXISTS auth_schema_version (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT version FROM auth_schema_version").fetchone()
-    if row is None:
-        for statement in _TABLES:
-            conn.execute(statement)
-        conn.execute("INSERT INTO auth_schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-        return
-    version = row[0]
-    while version in _MIGRATIONS and version < SCHEMA_VERSION:
-        for statement in _MIGRATIONS[version]:
-            conn.execute(statement)
-        version += 1
-    if version != row[0]:
-        conn.execute("UPDATE auth_schema_version SET version = ?", (version,))
-    if version != SCHEMA_VERSION:
-        raise StorageError(
-            f"the key database {where} has schema version {row[0]}, this foleyserve uses "
-            f"{SCHEMA_VERSION}; use the foleyserve version that wrote it, or a new file"
-        )
 
 
 def _tenant(conn: sqlite3.Connection, tenant_id: str) -> Tenant | None:

@@ -11,11 +11,50 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from foleyserve.errors import StorageError
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The tables of one kind of database at `version`, and for each older version the
+    statements that upgrade it to the next. `version_table` holds the version a file has (the
+    job and key stores may share a file, so each names its own)."""
+
+    what: str
+    """How errors name the database ("job database")."""
+    version_table: str
+    version: int
+    tables: tuple[str, ...]
+    migrations: Mapping[int, tuple[str, ...]]
+
+    def ensure(self, conn: sqlite3.Connection, *, where: str) -> None:
+        """Create the tables in a file without them, upgrade an older one, or refuse a newer
+        one. Call inside a write transaction, so that processes opening a file together create
+        or upgrade it once."""
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {self.version_table} (version INTEGER NOT NULL)")
+        row = conn.execute(f"SELECT version FROM {self.version_table}").fetchone()
+        if row is None:
+            for statement in self.tables:
+                conn.execute(statement)
+            conn.execute(f"INSERT INTO {self.version_table} (version) VALUES (?)", (self.version,))
+            return
+        version = row[0]
+        while version in self.migrations and version < self.version:
+            for statement in self.migrations[version]:
+                conn.execute(statement)
+            version += 1
+        if version != row[0]:
+            conn.execute(f"UPDATE {self.version_table} SET version = ?", (version,))
+        if version != self.version:
+            raise StorageError(
+                f"the {self.what} {where} has schema version {row[0]}, this foleyserve uses "
+                f"{self.version}; use the foleyserve version that wrote it, or a new file"
+            )
 
 
 class SQLiteDatabase:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from foleyserve.errors import StorageError
+from foleyserve.store.sqlite_db import Schema
 
 SCHEMA_VERSION = 4
 """Bump on every change to `_TABLES`, and add to `_MIGRATIONS` what takes a file of the
@@ -102,26 +102,14 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 """Version -> the statements that take a file of that version to the next."""
 
 
+SCHEMA = Schema(
+    what="job database",
+    version_table="schema_version",
+    version=SCHEMA_VERSION,
+    tables=_TABLES,
+    migrations=_MIGRATIONS,
+)
+
+
 def ensure_schema(conn: sqlite3.Connection, *, where: str) -> None:
-    """Create the schema in an empty database, upgrade an older one, or refuse a newer one.
-    Call inside a write transaction so that processes opening a file together create or
-    upgrade it once."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT version FROM schema_version").fetchone()
-    if row is None:
-        for statement in _TABLES:
-            conn.execute(statement)
-        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-        return
-    version = row[0]
-    while version in _MIGRATIONS and version < SCHEMA_VERSION:
-        for statement in _MIGRATIONS[version]:
-            conn.execute(statement)
-        version += 1
-    if version != row[0]:
-        conn.execute("UPDATE schema_version SET version = ?", (version,))
-    if version != SCHEMA_VERSION:
-        raise StorageError(
-            f"the job database {where} has schema version {row[0]}, this foleyserve uses "
-            f"{SCHEMA_VERSION}; use the foleyserve version that wrote it, or a new file"
-        )
+    SCHEMA.ensure(conn, where=where)
