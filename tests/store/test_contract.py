@@ -78,6 +78,7 @@ def test_tenant_max_queued_counts_that_tenants_queued_jobs_only(store: JobStore)
     assert caught.value.code == "quota_queued_jobs" and caught.value.retry_after_s > 0
     assert "may have 2 jobs queued at once and has 2" in caught.value.message
     store.submit(spec("b"), now=T0, tenant_max_queued=2)  # another tenant's cap is its own
+    assert (store.queued_of("a"), store.queued_of("b"), store.queued_of("c")) == (2, 1, 0)
     store.claim([second.id], "w1", lease_s=LEASE_S, now=T0)
     store.submit(spec("a"), now=T0, tenant_max_queued=2)  # running jobs do not count
     assert store.counts()[JobState.QUEUED] == 3

@@ -87,7 +87,7 @@ class Admission:
 
     def _check_queued(self, tenant: str) -> None:
         limit = self.quotas.max_queued_jobs
-        queued = sum(n for (_, t), n in self.store.depth_by_tenant().items() if t == tenant)
+        queued = self.store.queued_of(tenant)
         if queued >= limit:
             raise rules.tenant_queue_full(queued, limit)
 

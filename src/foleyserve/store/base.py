@@ -219,6 +219,10 @@ class JobStore(Protocol):
         """Queued jobs per (priority, tenant), only pairs with at least one."""
         ...
 
+    def queued_of(self, tenant: str) -> int:
+        """The tenant's queued jobs, all priorities: cheap enough for every submission."""
+        ...
+
     def running(self, *, limit: int = 1000) -> builtins.list[Job]:
         """Up to `limit` running jobs (each names its `worker_id`), soonest lease end first."""
         ...

@@ -313,6 +313,10 @@ class RedisJobStore:
         return self._tenant_queues.depths()
 
     @_translated
+    def queued_of(self, tenant: str) -> int:
+        return self._tenant_queues.count(tenant)
+
+    @_translated
     def running(self, *, limit: int = 1000) -> builtins.list[Job]:
         if limit <= 0:
             return []

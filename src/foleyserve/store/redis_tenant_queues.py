@@ -75,6 +75,15 @@ class TenantQueues:
         counts = zip(pairs, pipe.execute(), strict=True)
         return {pair: int(count) for pair, count in counts if int(count) > 0}
 
+    def count(self, tenant: str) -> int:
+        """The tenant's queued jobs, all priorities: one round trip."""
+        if not self._filled:
+            self.fill()
+        pipe = self._redis.pipeline(transaction=False)
+        for priority in by_rank():
+            pipe.zcard(self._keys.tenant_queue(priority, tenant))
+        return sum(int(n) for n in pipe.execute())
+
     def fill(self) -> None:
         """Put every queued job into its tenant's queue, unless the data says this was done
         (`key_schema`); then say so. Safe from many processes at once, and while jobs are

@@ -121,10 +121,7 @@ class SQLiteJobStore:
                 if queued >= max_queued:
                     raise rules.queue_full(queued)
             if tenant_max_queued is not None:
-                (mine,) = conn.execute(
-                    "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state = 'queued'",
-                    (spec.tenant,),
-                ).fetchone()
+                mine = _queued_of(conn, spec.tenant)
                 if mine >= tenant_max_queued:
                     raise rules.tenant_queue_full(mine, tenant_max_queued)
             _insert(conn, job)
@@ -331,6 +328,10 @@ class SQLiteJobStore:
                 "WHERE state = 'queued' GROUP BY priority_rank, tenant"
             ).fetchall()
         return {(_PRIORITY_BY_RANK[rank], tenant): count for rank, tenant, count in rows}
+
+    def queued_of(self, tenant: str) -> int:
+        with self._read() as conn:
+            return _queued_of(conn, tenant)
 
     def running(self, *, limit: int = 1000) -> builtins.list[Job]:
         with self._read() as conn:
@@ -540,3 +541,10 @@ def _record_event(conn: sqlite3.Connection, before: Job | None, after: Job) -> N
 
 def _us_or_none(moment: datetime | None) -> int | None:
     return None if moment is None else to_us(moment)
+
+
+def _queued_of(conn: sqlite3.Connection, tenant: str) -> int:
+    (count,) = conn.execute(
+        "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state = 'queued'", (tenant,)
+    ).fetchone()
+    return int(count)
